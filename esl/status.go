@@ -1,0 +1,35 @@
+package esl
+
+import "time"
+
+// Connection states of a node.
+const (
+	StateConnecting = "connecting"
+	StateConnected  = "connected"
+	StateDown       = "down"
+)
+
+// NodeStatus is one FreeSWITCH node as fsplane sees it, for /readyz and
+// GET /api/v1/esl/nodes.
+type NodeStatus struct {
+	Node      string    `json:"node"`  // host:port
+	State     string    `json:"state"` // connecting, connected, down
+	Since     time.Time `json:"since"`
+	LastError string    `json:"last_error,omitempty"`
+	Pending   int       `json:"pending"` // outbox commands not yet applied
+}
+
+// GatewayStatus is one gateway on one node, from `sofia xmlstatus gateway`
+// and sofia::gateway_state events.
+type GatewayStatus struct {
+	Node       string    `json:"node"`
+	Gateway    string    `json:"gateway"`
+	Profile    string    `json:"profile,omitempty"`
+	State      string    `json:"state"` // REGED, NOREG, FAIL_WAIT, …
+	Status     string    `json:"status,omitempty"` // ping status: UP, DOWN
+	Uptime     int64     `json:"uptime_seconds,omitempty"`
+	Register   bool      `json:"register"`
+	Healthy    bool      `json:"healthy"` // NOREG is healthy when register=false
+	Detail     string    `json:"detail,omitempty"`
+	ObservedAt time.Time `json:"observed_at"`
+}

@@ -1,0 +1,228 @@
+package models
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/go-gormigrate/gormigrate/v2"
+	"gorm.io/gorm"
+)
+
+// The schema's history. Each migration uses its own frozen copy of the
+// tables as they were at that version, so an old database always upgrades
+// through the same steps, whatever the live structs look like today. Never
+// edit a released migration; add a new one.
+
+// v1: the tables a platform had before fsplane added its change log.
+
+type trunkV1 struct {
+	ID                                  uint  `gorm:"primaryKey"`
+	Version                             int64 `gorm:"not null;default:1"`
+	CreatedAt, UpdatedAt                time.Time
+	Name                                string `gorm:"size:63;not null;uniqueIndex"`
+	Provider                            string `gorm:"size:64;not null;default:'';index"`
+	Description                         string `gorm:"size:512;not null;default:''"`
+	Profile                             string `gorm:"size:63;not null;index"`
+	Proxy, OutboundProxy, RegisterProxy string `gorm:"size:255;not null;default:''"`
+	Register                            bool   `gorm:"not null;default:false"`
+	Realm                               string `gorm:"size:255;not null;default:''"`
+	Username, AuthUsername              string `gorm:"size:128;not null;default:''"`
+	PasswordEnc                         string `gorm:"column:password_enc;size:1024;not null;default:''"`
+	FromUser                            string `gorm:"size:128;not null;default:''"`
+	FromDomain                          string `gorm:"size:255;not null;default:''"`
+	Transport                           string `gorm:"size:8;not null;default:'udp'"`
+	CallerID                            string `gorm:"size:32;not null;default:''"`
+	CallerIDInFrom                      bool   `gorm:"not null;default:false"`
+	ExpireSeconds                       int    `gorm:"not null;default:3600"`
+	RetrySeconds                        int    `gorm:"not null;default:30"`
+	PingSeconds                         int    `gorm:"not null;default:0"`
+	Extension                           string `gorm:"size:64;not null;default:''"`
+	Context                             string `gorm:"size:64;not null;default:'public'"`
+	Enabled                             bool   `gorm:"not null;default:true;index"`
+	Numbers                             string `gorm:"type:text;not null;default:'[]'"`
+}
+
+func (trunkV1) TableName() string { return "trunks" }
+
+type extensionV1 struct {
+	ID                   uint  `gorm:"primaryKey"`
+	Version              int64 `gorm:"not null;default:1"`
+	CreatedAt, UpdatedAt time.Time
+	Domain               string `gorm:"size:255;not null;uniqueIndex:idx_extension_user"`
+	UserID               string `gorm:"size:64;not null;uniqueIndex:idx_extension_user"`
+	PasswordEnc          string `gorm:"column:password_enc;size:1024;not null;default:''"`
+	DisplayName          string `gorm:"size:128;not null;default:''"`
+	CallerID             string `gorm:"size:32;not null;default:''"`
+	Context              string `gorm:"size:64;not null;default:'default'"`
+	Enabled              bool   `gorm:"not null;default:true"`
+	Description          string `gorm:"size:512;not null;default:''"`
+}
+
+func (extensionV1) TableName() string { return "extensions" }
+
+type profileV1 struct {
+	ID                   uint  `gorm:"primaryKey"`
+	Version              int64 `gorm:"not null;default:1"`
+	CreatedAt, UpdatedAt time.Time
+	Name                 string `gorm:"size:63;not null;uniqueIndex"`
+	Description          string `gorm:"size:512;not null;default:''"`
+	Family               string `gorm:"size:8;not null;default:'ipv4'"`
+	BindIP               string `gorm:"column:bind_ip;size:64;not null"`
+	SIPPort              int    `gorm:"column:sip_port;not null;default:5060"`
+	RTPIP                string `gorm:"column:rtp_ip;size:64;not null;default:''"`
+	ExtSIPIP             string `gorm:"column:ext_sip_ip;size:255;not null;default:''"`
+	ExtRTPIP             string `gorm:"column:ext_rtp_ip;size:255;not null;default:''"`
+	RTPPortMin           int    `gorm:"column:rtp_port_min;not null;default:0"`
+	RTPPortMax           int    `gorm:"column:rtp_port_max;not null;default:0"`
+	TLS                  bool   `gorm:"column:tls;not null;default:false"`
+	TLSPort              int    `gorm:"column:tls_port;not null;default:0"`
+	TLSCertDir           string `gorm:"column:tls_cert_dir;size:255;not null;default:''"`
+	WSSBinding           string `gorm:"column:wss_binding;size:64;not null;default:''"`
+	InboundACL           string `gorm:"column:inbound_acl;size:63;not null;default:''"`
+	AuthCalls            bool   `gorm:"not null;default:true"`
+	Context              string `gorm:"size:64;not null;default:'public'"`
+	Params               string `gorm:"type:text;not null;default:'{}'"`
+}
+
+func (profileV1) TableName() string { return "profiles" }
+
+type providerRangeV1 struct {
+	ID                   uint  `gorm:"primaryKey"`
+	Version              int64 `gorm:"not null;default:1"`
+	CreatedAt, UpdatedAt time.Time
+	Provider             string `gorm:"size:64;not null;uniqueIndex:idx_range_provider_cidr"`
+	CIDR                 string `gorm:"column:cidr;size:64;not null;uniqueIndex:idx_range_provider_cidr"`
+	Ports                string `gorm:"type:text;not null;default:'[]'"`
+	Description          string `gorm:"size:512;not null;default:''"`
+}
+
+func (providerRangeV1) TableName() string { return "provider_ranges" }
+
+type apiTokenV1 struct {
+	ID         uint `gorm:"primaryKey"`
+	CreatedAt  time.Time
+	Name       string `gorm:"size:128;not null;default:''"`
+	Hash       string `gorm:"size:64;not null;uniqueIndex"`
+	Scopes     string `gorm:"type:text;not null;default:'[]'"`
+	ExpiresAt  *time.Time
+	LastUsedAt *time.Time
+}
+
+func (apiTokenV1) TableName() string { return "api_tokens" }
+
+type auditEventV1 struct {
+	ID       uint      `gorm:"primaryKey"`
+	At       time.Time `gorm:"not null;index"`
+	Actor    string    `gorm:"size:128;not null;default:''"`
+	RemoteIP string    `gorm:"size:64;not null;default:''"`
+	Action   string    `gorm:"size:32;not null"`
+	Kind     string    `gorm:"size:32;not null"`
+	ObjectID uint      `gorm:"not null;default:0"`
+	Name     string    `gorm:"size:255;not null;default:''"`
+	Fields   string    `gorm:"type:text;not null;default:'[]'"`
+}
+
+func (auditEventV1) TableName() string { return "audit_events" }
+
+// v2: node scoping for trunks and the change log that feeds the xml-curl
+// cache, the ESL planner and other replicas.
+
+type trunkV2 struct {
+	Hostnames string `gorm:"type:text;not null;default:'[]'"`
+}
+
+func (trunkV2) TableName() string { return "trunks" }
+
+type changeEventV2 struct {
+	ID         uint64    `gorm:"primaryKey"`
+	At         time.Time `gorm:"not null"`
+	Kind       string    `gorm:"size:32;not null"`
+	Op         string    `gorm:"size:16;not null"`
+	ObjectID   uint      `gorm:"not null"`
+	Name       string    `gorm:"size:255;not null;default:''"`
+	OldName    string    `gorm:"size:255;not null;default:''"`
+	OldProfile string    `gorm:"size:63;not null;default:''"`
+	NewProfile string    `gorm:"size:63;not null;default:''"`
+	OldEnabled bool      `gorm:"not null;default:false"`
+	NewEnabled bool      `gorm:"not null;default:false"`
+	Register   bool      `gorm:"not null;default:false"`
+	Fields     string    `gorm:"type:text;not null;default:'[]'"`
+	Cosmetic   bool      `gorm:"not null;default:false"`
+	Actor      string    `gorm:"size:128;not null;default:''"`
+}
+
+func (changeEventV2) TableName() string { return "change_events" }
+
+// Migration IDs, oldest first.
+const (
+	MigrationInitial   = "0001_initial"
+	MigrationChangeLog = "0002_change_log"
+)
+
+func migrations() []*gormigrate.Migration {
+	return []*gormigrate.Migration{
+		{
+			ID: MigrationInitial,
+			Migrate: func(tx *gorm.DB) error {
+				return tx.Migrator().CreateTable(&trunkV1{}, &extensionV1{}, &profileV1{},
+					&providerRangeV1{}, &apiTokenV1{}, &auditEventV1{})
+			},
+			Rollback: func(tx *gorm.DB) error {
+				return tx.Migrator().DropTable("audit_events", "api_tokens", "provider_ranges",
+					"profiles", "extensions", "trunks")
+			},
+		},
+		{
+			ID: MigrationChangeLog,
+			Migrate: func(tx *gorm.DB) error {
+				if err := tx.Migrator().AddColumn(&trunkV2{}, "Hostnames"); err != nil {
+					return err
+				}
+				return tx.Migrator().CreateTable(&changeEventV2{})
+			},
+			Rollback: func(tx *gorm.DB) error {
+				if err := tx.Migrator().DropTable("change_events"); err != nil {
+					return err
+				}
+				return tx.Migrator().DropColumn(&trunkV2{}, "Hostnames")
+			},
+		},
+	}
+}
+
+func (s *Store) migrator(ctx context.Context) *gormigrate.Gormigrate {
+	opts := *gormigrate.DefaultOptions
+	opts.TableName = "schema_migrations"
+	// Each step in its own transaction: a failed step leaves the schema at
+	// the last complete version.
+	opts.UseTransaction = true
+	return gormigrate.New(s.db.WithContext(ctx), &opts, migrations())
+}
+
+// Migrate brings the schema to the newest version.
+func (s *Store) Migrate(ctx context.Context) error {
+	if err := s.migrator(ctx).Migrate(); err != nil {
+		return fmt.Errorf("models: migrate: %w", err)
+	}
+	return nil
+}
+
+// MigrateTo brings the schema to the given migration ID (for upgrade
+// tests and staged rollouts).
+func (s *Store) MigrateTo(ctx context.Context, id string) error {
+	if err := s.migrator(ctx).MigrateTo(id); err != nil {
+		return fmt.Errorf("models: migrate to %s: %w", id, err)
+	}
+	return nil
+}
+
+// SchemaVersion returns the newest applied migration ID, "" for none.
+func (s *Store) SchemaVersion(ctx context.Context) (string, error) {
+	if !s.db.Migrator().HasTable("schema_migrations") {
+		return "", nil
+	}
+	var id string
+	err := s.db.WithContext(ctx).Table("schema_migrations").Select("id").Order("id DESC").Limit(1).Scan(&id).Error
+	return id, err
+}

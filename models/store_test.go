@@ -1,0 +1,150 @@
+package models_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/fsplane/fsplane/models"
+	"github.com/fsplane/fsplane/models/modelstest"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+type recorder struct {
+	mu  sync.Mutex
+	evs []models.ChangeEvent
+}
+
+func (r *recorder) add(ev models.ChangeEvent) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.evs = append(r.evs, ev)
+}
+
+func (r *recorder) all() []models.ChangeEvent {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]models.ChangeEvent(nil), r.evs...)
+}
+
+func plusnet() *models.Trunk {
+	return &models.Trunk{
+		Name: "plusnet", Provider: "plusnet", Profile: "external-ipv4",
+		Proxy: "sip.plusnet.de", OutboundProxy: "92.197.176.16",
+		Transport: "udp", ExpireSeconds: 3600, RetrySeconds: 30, Context: "public",
+		Enabled: true, Numbers: models.StringList{"+493455667290"},
+	}
+}
+
+func TestTrunkLifecycle(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, backend string) {
+		rec := &recorder{}
+		s := modelstest.Open(t, backend, modelstest.Options{OnCommit: rec.add})
+		ctx := models.WithActor(context.Background(), models.Actor{Name: "alice"})
+
+		tr := plusnet()
+		if err := s.CreateTrunk(ctx, tr); err != nil {
+			t.Fatal(err)
+		}
+		if tr.ID == 0 || tr.Version != 1 {
+			t.Fatalf("after create: id %d version %d", tr.ID, tr.Version)
+		}
+		dup := plusnet()
+		if err := s.CreateTrunk(ctx, dup); !errors.Is(err, models.ErrDuplicate) {
+			t.Fatalf("duplicate name: got %v, want ErrDuplicate", err)
+		}
+
+		// Two writers read version 1; the second write must fail.
+		a, _ := s.GetTrunk(ctx, tr.ID)
+		b, _ := s.GetTrunk(ctx, tr.ID)
+		a.Description = "main line"
+		if err := s.UpdateTrunk(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		if a.Version != 2 {
+			t.Fatalf("version after update = %d, want 2", a.Version)
+		}
+		b.Proxy = "sip2.plusnet.de"
+		if err := s.UpdateTrunk(ctx, b); !errors.Is(err, models.ErrConflict) {
+			t.Fatalf("stale update: got %v, want ErrConflict", err)
+		}
+		got, _ := s.GetTrunk(ctx, tr.ID)
+		if got.Proxy != "sip.plusnet.de" || got.Description != "main line" {
+			t.Fatalf("stale write leaked: %+v", got)
+		}
+
+		// A deliberate false survives (no gorm default swallowing it).
+		got.Enabled = false
+		got.Profile = "internal"
+		if err := s.UpdateTrunk(ctx, got); err != nil {
+			t.Fatal(err)
+		}
+		again, _ := s.GetTrunk(ctx, tr.ID)
+		if again.Enabled {
+			t.Fatal("Enabled=false was not stored")
+		}
+		if err := s.DeleteTrunk(ctx, tr.ID, 1); !errors.Is(err, models.ErrConflict) {
+			t.Fatalf("delete with stale version: %v", err)
+		}
+		if err := s.DeleteTrunk(ctx, tr.ID, again.Version); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.GetTrunk(ctx, tr.ID); !errors.Is(err, models.ErrNotFound) {
+			t.Fatalf("get after delete: %v", err)
+		}
+
+		evs := rec.all()
+		if len(evs) != 4 {
+			t.Fatalf("got %d events, want 4: %+v", len(evs), evs)
+		}
+		if evs[0].Op != models.OpCreate || evs[0].NewProfile != "external-ipv4" {
+			t.Errorf("create event: %+v", evs[0])
+		}
+		if !evs[1].Cosmetic || !slices.Equal(evs[1].Fields, []string{"description"}) {
+			t.Errorf("description edit should be cosmetic: %+v", evs[1])
+		}
+		if evs[2].Cosmetic || evs[2].OldProfile != "external-ipv4" || evs[2].NewProfile != "internal" ||
+			!evs[2].OldEnabled || evs[2].NewEnabled {
+			t.Errorf("move+disable event: %+v", evs[2])
+		}
+		if evs[3].Op != models.OpDelete || evs[3].OldProfile != "internal" {
+			t.Errorf("delete event: %+v", evs[3])
+		}
+		stored, err := s.ChangesSince(ctx, 0, 0)
+		if err != nil || len(stored) != 4 || stored[3].ID != evs[3].ID {
+			t.Fatalf("persisted change log: %v %+v", err, stored)
+		}
+		audit, err := s.ListAudit(ctx, 0, 10)
+		if err != nil || len(audit) != 4 || audit[0].Action != models.OpDelete || audit[0].Actor != "alice" {
+			t.Fatalf("audit newest first by alice: %v %+v", err, audit)
+		}
+	})
+}
+
+func TestPasswordSealedAndKeptOnUpdate(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, backend string) {
+		s := modelstest.Open(t, backend, modelstest.Options{})
+		ctx := context.Background()
+		tr := plusnet()
+		tr.Name, tr.Register, tr.Username, tr.Password = "einsundeins", true, "4934556", ptr("s3cr3t-Pa55")
+		if err := s.CreateTrunk(ctx, tr); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := s.GetTrunk(ctx, tr.ID)
+		if got.PasswordEnc == "" || got.PasswordEnc == "s3cr3t-Pa55" {
+			t.Fatalf("password not sealed: %q", got.PasswordEnc)
+		}
+		got.Description = "x" // Password nil: keep the sealed one
+		if err := s.UpdateTrunk(ctx, got); err != nil {
+			t.Fatal(err)
+		}
+		after, _ := s.GetTrunk(ctx, tr.ID)
+		plain, err := s.Reveal(models.KindTrunk, after.ID, after.Name, after.PasswordEnc)
+		if err != nil || plain != "s3cr3t-Pa55" {
+			t.Fatalf("reveal after unrelated update: %q %v", plain, err)
+		}
+	})
+}
