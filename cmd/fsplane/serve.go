@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fsplane/fsplane/api"
+	"github.com/fsplane/fsplane/auth"
+	"github.com/fsplane/fsplane/events"
+	"github.com/fsplane/fsplane/models"
+)
+
+func (a *app) serveCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve",
+		Short: "Run the platform API, the xml-curl backend and the ESL client",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return a.serve(ctx, nil)
+		},
+	}
+}
+
+// serve runs until ctx ends. ready, when set, receives the bound address.
+func (a *app) serve(ctx context.Context, ready chan<- string) error {
+	kr, keyCreated, err := a.keyring(true)
+	if err != nil {
+		return err
+	}
+	bus := &events.Bus{}
+	a.onCommit = bus.Publish
+	s, err := a.openStore(ctx, kr)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	// A wrong or missing key must stop us here, naming the row, rather
+	// than serve FreeSWITCH an empty password later.
+	if err := s.VerifySecrets(ctx); err != nil {
+		return fmt.Errorf("the Fernet keys in use cannot open every stored SIP password; "+
+			"check %s / FSPLANE_FERNET_KEYS:\n%w", a.cfg.FernetKeyFile, err)
+	}
+	if keyCreated {
+		fmt.Fprintf(a.stderr, "fsplane: created Fernet key file %s (mode 0600); back it up: without it the SIP passwords cannot be read\n", a.cfg.FernetKeyFile)
+	}
+	if err := a.firstStart(ctx, s); err != nil {
+		return err
+	}
+
+	handler := api.New(api.Options{Store: s, Logger: a.log})
+
+	ln, err := net.Listen("tcp", a.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", a.cfg.Listen, err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+	}
+	where := "SQLite " + a.cfg.SQLitePath()
+	if s.Dialect() == "postgres" {
+		where = "PostgreSQL"
+	}
+	a.log.Info("fsplane serving", "addr", ln.Addr().String(), "database", where, "version", version)
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// firstStart creates the admin token when there is no token at all, and
+// prints it once.
+func (a *app) firstStart(ctx context.Context, s *models.Store) error {
+	n, err := s.CountTokens(ctx)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	text, err := createToken(ctx, s, "admin (first start)", []string{auth.ScopeAdmin}, 0)
+	if err != nil {
+		return err
+	}
+	where := a.cfg.SQLitePath()
+	if a.cfg.DatabaseURL != "" {
+		where = "PostgreSQL (DATABASE_URL)"
+	}
+	fmt.Fprintf(a.stderr, "fsplane: first start\n  database:   %s\n  Fernet keys: %s\n  admin token (shown once, store it now):\n\n    %s\n\n",
+		where, a.keySource(), text)
+	return nil
+}
+
+func (a *app) keySource() string {
+	if len(a.cfg.FernetKeys) > 0 {
+		return "FSPLANE_FERNET_KEYS"
+	}
+	return a.cfg.FernetKeyFile
+}

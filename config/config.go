@@ -1,0 +1,281 @@
+// Package config loads fsplane's settings once at start: defaults, then an
+// optional YAML-free key=value file, then environment variables, then flags;
+// then Validate. Nothing downstream re-validates or reads the environment.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting fsplane reads.
+type Config struct {
+	// Listen is the platform API's address (FSPLANE_LISTEN, --listen).
+	Listen string
+	// DataDir holds the SQLite file and the key file (FSPLANE_DATA_DIR).
+	DataDir string
+	// DatabaseURL selects PostgreSQL (DATABASE_URL).
+	DatabaseURL string
+	// FernetKeys are keys given inline, newest first (FSPLANE_FERNET_KEYS).
+	FernetKeys []string
+	// FernetKeyFile is the key file (FSPLANE_FERNET_KEY_FILE); default
+	// DataDir/fernet.keys.
+	FernetKeyFile string
+
+	// ESLNodes are FreeSWITCH event sockets, host:port (FSPLANE_ESL_NODES,
+	// --esl, repeatable).
+	ESLNodes []string
+	// ESLPassword is the event socket password (FSPLANE_ESL_PASSWORD).
+	ESLPassword string
+	// ESLAllowRestart lets the planner restart a profile whose bindings
+	// changed (FSPLANE_ESL_ALLOW_RESTART).
+	ESLAllowRestart bool
+
+	// XMLCurlUser and XMLCurlPassword are the HTTP Basic credentials
+	// FreeSWITCH sends (gateway-credentials) (FSPLANE_XMLCURL_USER,
+	// FSPLANE_XMLCURL_PASSWORD). Empty: only bearer tokens with the xmlcurl
+	// scope are accepted.
+	XMLCurlUser     string
+	XMLCurlPassword string
+	// XMLCurlNetworks limits xml-curl requests to these source networks
+	// (FSPLANE_XMLCURL_NETWORKS, comma-separated CIDRs); empty allows all.
+	XMLCurlNetworks []netip.Prefix
+	// XMLCurlCacheable is the cacheable TTL FreeSWITCH may keep a directory
+	// user (FSPLANE_XMLCURL_CACHEABLE, e.g. 60s; 0 disables).
+	XMLCurlCacheable time.Duration
+	// PublicURL is how FreeSWITCH reaches fsplane, for freeswitch-config
+	// (FSPLANE_PUBLIC_URL); default http://127.0.0.1:<listen port>.
+	PublicURL string
+
+	// ExternalIPv4 and ExternalIPv6 are this host's public addresses, used
+	// for the default profiles at first start (FSPLANE_EXTERNAL_IPV4,
+	// FSPLANE_EXTERNAL_IPV6); detected when empty.
+	ExternalIPv4 string
+	ExternalIPv6 string
+
+	// LogLevel is debug, info, warn or error (FSPLANE_LOG_LEVEL).
+	LogLevel string
+}
+
+// Default returns the settings with nothing configured.
+func Default() Config {
+	return Config{
+		Listen:           ":8001",
+		DataDir:          "./data",
+		ESLPassword:      "ClueCon",
+		XMLCurlCacheable: 60 * time.Second,
+		LogLevel:         "info",
+	}
+}
+
+// Env names, one per setting.
+const (
+	EnvListen           = "FSPLANE_LISTEN"
+	EnvDataDir          = "FSPLANE_DATA_DIR"
+	EnvDatabaseURL      = "DATABASE_URL"
+	EnvFernetKeys       = "FSPLANE_FERNET_KEYS"
+	EnvFernetKeyFile    = "FSPLANE_FERNET_KEY_FILE"
+	EnvESLNodes         = "FSPLANE_ESL_NODES"
+	EnvESLPassword      = "FSPLANE_ESL_PASSWORD"
+	EnvESLAllowRestart  = "FSPLANE_ESL_ALLOW_RESTART"
+	EnvXMLCurlUser      = "FSPLANE_XMLCURL_USER"
+	EnvXMLCurlPassword  = "FSPLANE_XMLCURL_PASSWORD"
+	EnvXMLCurlNetworks  = "FSPLANE_XMLCURL_NETWORKS"
+	EnvXMLCurlCacheable = "FSPLANE_XMLCURL_CACHEABLE"
+	EnvPublicURL        = "FSPLANE_PUBLIC_URL"
+	EnvExternalIPv4     = "FSPLANE_EXTERNAL_IPV4"
+	EnvExternalIPv6     = "FSPLANE_EXTERNAL_IPV6"
+	EnvLogLevel         = "FSPLANE_LOG_LEVEL"
+	EnvConfigFile       = "FSPLANE_CONFIG"
+)
+
+// Apply sets one setting by its environment name from a string value; the
+// config file, the environment and the flags all go through it, so the three
+// share one parser and one set of error messages.
+func (c *Config) Apply(name, value string) error {
+	value = strings.TrimSpace(value)
+	bad := func(err error) error { return fmt.Errorf("%s: %w", name, err) }
+	switch name {
+	case EnvListen:
+		c.Listen = value
+	case EnvDataDir:
+		c.DataDir = value
+	case EnvDatabaseURL:
+		c.DatabaseURL = value
+	case EnvFernetKeys:
+		c.FernetKeys = splitList(value)
+	case EnvFernetKeyFile:
+		c.FernetKeyFile = value
+	case EnvESLNodes:
+		c.ESLNodes = splitList(value)
+	case EnvESLPassword:
+		c.ESLPassword = value
+	case EnvESLAllowRestart:
+		b, err := strconv.ParseBool(value)
+		if err != nil {
+			return bad(errors.New("want true or false"))
+		}
+		c.ESLAllowRestart = b
+	case EnvXMLCurlUser:
+		c.XMLCurlUser = value
+	case EnvXMLCurlPassword:
+		c.XMLCurlPassword = value
+	case EnvXMLCurlNetworks:
+		c.XMLCurlNetworks = nil
+		for _, s := range splitList(value) {
+			p, err := netip.ParsePrefix(s)
+			if err != nil {
+				return bad(fmt.Errorf("%q is not a CIDR", s))
+			}
+			c.XMLCurlNetworks = append(c.XMLCurlNetworks, p.Masked())
+		}
+	case EnvXMLCurlCacheable:
+		d, err := time.ParseDuration(value)
+		if err != nil || d < 0 {
+			return bad(fmt.Errorf("%q is not a duration like 60s", value))
+		}
+		c.XMLCurlCacheable = d
+	case EnvPublicURL:
+		c.PublicURL = value
+	case EnvExternalIPv4:
+		c.ExternalIPv4 = value
+	case EnvExternalIPv6:
+		c.ExternalIPv6 = value
+	case EnvLogLevel:
+		c.LogLevel = strings.ToLower(value)
+	default:
+		return fmt.Errorf("unknown setting %s", name)
+	}
+	return nil
+}
+
+// Settings lists every setting name Apply knows.
+var Settings = []string{
+	EnvListen, EnvDataDir, EnvDatabaseURL, EnvFernetKeys, EnvFernetKeyFile,
+	EnvESLNodes, EnvESLPassword, EnvESLAllowRestart, EnvXMLCurlUser, EnvXMLCurlPassword,
+	EnvXMLCurlNetworks, EnvXMLCurlCacheable, EnvPublicURL, EnvExternalIPv4, EnvExternalIPv6, EnvLogLevel,
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// LoadFile applies a config file of NAME=value lines (the same names as the
+// environment; '#' starts a comment).
+func (c *Config) LoadFile(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, value, ok := strings.Cut(line, "=")
+		if !ok {
+			return fmt.Errorf("config file %s line %d: want NAME=value", path, i+1)
+		}
+		if err := c.Apply(strings.TrimSpace(name), strings.Trim(strings.TrimSpace(value), `"`)); err != nil {
+			return fmt.Errorf("config file %s line %d: %w", path, i+1, err)
+		}
+	}
+	return nil
+}
+
+// LoadEnv applies every set environment variable of Settings.
+func (c *Config) LoadEnv(getenv func(string) string) error {
+	for _, name := range Settings {
+		if v := getenv(name); v != "" {
+			if err := c.Apply(name, v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Validate checks the whole configuration once and fills derived defaults.
+func (c *Config) Validate() error {
+	var errs []error
+	host, port, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("%s: %q is not host:port (e.g. :8001)", EnvListen, c.Listen))
+	} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		errs = append(errs, fmt.Errorf("%s: port %q out of range", EnvListen, port))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, fmt.Errorf("%s: must not be empty", EnvDataDir))
+	}
+	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") &&
+		!strings.HasPrefix(c.DatabaseURL, "postgresql://") && !strings.Contains(c.DatabaseURL, "=") {
+		errs = append(errs, fmt.Errorf("%s: want a postgres:// URL or a key=value DSN", EnvDatabaseURL))
+	}
+	if len(c.FernetKeys) > 0 && c.FernetKeyFile != "" {
+		errs = append(errs, fmt.Errorf("%s and %s are both set; use one", EnvFernetKeys, EnvFernetKeyFile))
+	}
+	if c.FernetKeyFile == "" && len(c.FernetKeys) == 0 {
+		c.FernetKeyFile = filepath.Join(c.DataDir, "fernet.keys")
+	}
+	for _, n := range c.ESLNodes {
+		h, p, err := net.SplitHostPort(n)
+		if err != nil || h == "" {
+			errs = append(errs, fmt.Errorf("%s: %q is not host:port (e.g. 127.0.0.1:8021)", EnvESLNodes, n))
+			continue
+		}
+		if v, err := strconv.Atoi(p); err != nil || v < 1 || v > 65535 {
+			errs = append(errs, fmt.Errorf("%s: %q has no valid port", EnvESLNodes, n))
+		}
+	}
+	if strings.ContainsAny(c.ESLPassword, "\r\n") {
+		errs = append(errs, fmt.Errorf("%s: must be one line", EnvESLPassword))
+	}
+	if (c.XMLCurlUser == "") != (c.XMLCurlPassword == "") {
+		errs = append(errs, fmt.Errorf("%s and %s go together", EnvXMLCurlUser, EnvXMLCurlPassword))
+	}
+	if strings.Contains(c.XMLCurlUser, ":") {
+		errs = append(errs, fmt.Errorf("%s: must not contain ':'", EnvXMLCurlUser))
+	}
+	for _, ip := range []struct {
+		name, v string
+		v6      bool
+	}{
+		{EnvExternalIPv4, c.ExternalIPv4, false}, {EnvExternalIPv6, c.ExternalIPv6, true},
+	} {
+		if ip.v == "" {
+			continue
+		}
+		a, err := netip.ParseAddr(ip.v)
+		if err != nil || a.Is6() != ip.v6 || a.Zone() != "" {
+			errs = append(errs, fmt.Errorf("%s: %q is not an IPv%s address", ip.name, ip.v, map[bool]string{false: "4", true: "6"}[ip.v6]))
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("%s: %q is not debug, info, warn or error", EnvLogLevel, c.LogLevel))
+	}
+	if c.PublicURL == "" && err == nil {
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			host = "127.0.0.1"
+		}
+		c.PublicURL = "http://" + net.JoinHostPort(host, port)
+	}
+	return errors.Join(errs...)
+}
+
+// SQLitePath is the embedded database file.
+func (c *Config) SQLitePath() string { return filepath.Join(c.DataDir, "fsplane.db") }
