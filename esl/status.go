@@ -25,7 +25,7 @@ type GatewayStatus struct {
 	Node       string    `json:"node"`
 	Gateway    string    `json:"gateway"`
 	Profile    string    `json:"profile,omitempty"`
-	State      string    `json:"state"` // REGED, NOREG, FAIL_WAIT, …
+	State      string    `json:"state"`            // REGED, NOREG, FAIL_WAIT, …
 	Status     string    `json:"status,omitempty"` // ping status: UP, DOWN
 	Uptime     int64     `json:"uptime_seconds,omitempty"`
 	Register   bool      `json:"register"`

@@ -294,4 +294,3 @@ func (s *Store) LastChangeID(ctx context.Context) (uint64, error) {
 
 // IsNotFound reports whether err means a missing row.
 func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
-
