@@ -10,10 +10,12 @@ PEERS=(
   "ufw:ufw"
   "nft:nftables"
   "ip:iproute2"
+  "py3mod=cryptography:python3-cryptography"
 )
 
 have() {
   case "$1" in
+    py3mod=*) /usr/bin/python3 -c "import ${1#py3mod=}" >/dev/null 2>&1 ;;
     /*) compgen -G "$1" >/dev/null ;;
     *) command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ] ;;
   esac

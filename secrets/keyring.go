@@ -70,8 +70,7 @@ func (kr *Keyring) Encrypt(plaintext string) (string, error) {
 
 // Decrypt opens a token with any key of the ring. Tokens do not expire.
 func (kr *Keyring) Decrypt(token string) (string, error) {
-	msg, _, err := kr.open(token, kr.keys)
-	return msg, err
+	return kr.open(token, kr.keys)
 }
 
 // DecryptTTL opens a token that must have been made within ttl before now
@@ -85,26 +84,26 @@ func (kr *Keyring) DecryptTTL(token string, ttl time.Duration, now time.Time) (s
 	if now.After(ts.Add(ttl)) || ts.After(now.Add(maxClockSkew)) {
 		return "", ErrInvalidToken
 	}
-	msg, _, err := kr.open(token, kr.keys)
-	return msg, err
+	return kr.open(token, kr.keys)
 }
 
 // IsCurrent reports whether token is sealed under the newest key, so that
 // rotation can skip it.
 func (kr *Keyring) IsCurrent(token string) bool {
-	_, _, err := kr.open(token, kr.keys[:1])
+	_, err := kr.open(token, kr.keys[:1])
 	return err == nil
 }
 
-func (kr *Keyring) open(token string, keys []*fernet.Key) (string, int, error) {
+func (kr *Keyring) open(token string, keys []*fernet.Key) (string, error) {
 	if _, err := decode(token); err != nil {
-		return "", -1, err
+		return "", err
 	}
+	// ttl 0: stored passwords do not expire (as Python's decrypt without ttl).
 	msg := fernet.VerifyAndDecrypt([]byte(token), 0, keys)
 	if msg == nil {
-		return "", -1, ErrInvalidToken
+		return "", ErrInvalidToken
 	}
-	return string(msg), 0, nil
+	return string(msg), nil
 }
 
 // decode checks the token's outer form strictly: URL-safe base64 with
