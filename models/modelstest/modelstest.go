@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver for schema setup
@@ -86,13 +87,29 @@ func Open(t testing.TB, backend string, opt Options) *models.Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
+	if cfg.DatabaseURL != "" {
+		urls.Store(s, cfg.DatabaseURL)
+	}
+	t.Cleanup(func() { s.Close(); urls.Delete(s) })
 	if !opt.NoMigrate {
 		if err := s.Migrate(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 	}
 	return s
+}
+
+var urls sync.Map // *models.Store → its PostgreSQL URL
+
+// URLOf returns the PostgreSQL URL (with its test schema) a store from Open
+// uses, to open a second store on the same data.
+func URLOf(t testing.TB, s *models.Store) string {
+	t.Helper()
+	u, ok := urls.Load(s)
+	if !ok {
+		t.Fatal("modelstest: store was not opened on PostgreSQL by Open")
+	}
+	return u.(string)
 }
 
 // freshSchema creates an empty schema and returns base with its
