@@ -78,6 +78,13 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		if err := os.MkdirAll(filepath.Dir(cfg.SQLitePath), 0o700); err != nil {
 			return nil, fmt.Errorf("models: create data directory: %w", err)
 		}
+		// Sealed secrets and token digests live in this file: create it
+		// private; SQLite gives its -wal and -shm files the same mode.
+		f, err := os.OpenFile(cfg.SQLitePath, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("models: create SQLite file: %w", err)
+		}
+		f.Close()
 		// WAL lets readers run beside the writer; busy_timeout waits out a
 		// writer of another process instead of failing at once.
 		dsn := "file:" + cfg.SQLitePath + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"

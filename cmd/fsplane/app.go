@@ -29,6 +29,8 @@ type app struct {
 	log    *slog.Logger
 	// onCommit is handed to the store (serve wires the event bus here).
 	onCommit func(models.ChangeEvent)
+	// ready, when set, receives serve's bound address (tests).
+	ready chan<- string
 }
 
 // flagEnv maps a persistent flag to the setting it overrides.
@@ -43,12 +45,16 @@ var flagEnv = map[string]string{
 }
 
 func run(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	a := &app{stdout: stdout, stderr: stderr}
+	return runContext(context.Background(), args, stdout, stderr, getenv, nil)
+}
+
+func runContext(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string, ready chan<- string) int {
+	a := &app{stdout: stdout, stderr: stderr, ready: ready}
 	root := a.rootCmd(getenv)
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	if err := root.Execute(); err != nil {
+	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(stderr, "fsplane:", err)
 		return 1
 	}
