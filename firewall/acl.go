@@ -1,6 +1,9 @@
 package firewall
 
 import (
+	"errors"
+	"net/netip"
+
 	"github.com/beevik/etree"
 
 	"github.com/fsplane/fsplane/models"
@@ -10,8 +13,40 @@ import (
 const GatewaysACL = "sip-gateways"
 
 // ACLConfig returns the <configuration name="acl.conf"> element: the
-// sip-gateways list (default deny, one allow node per range).
+// sip-gateways list, default deny, one allow node per range of any
+// provider, normalised, with duplicates and contained ranges merged,
+// IPv4 before IPv6. A range that does not validate is left out: the list
+// fails closed, and the serving path is not broken by one bad row (the API
+// refuses such rows with ValidateRange; ACL reports them).
 func ACLConfig(ranges []models.ProviderRange) *etree.Element {
+	var ps []netip.Prefix
+	for _, r := range ranges {
+		if p, _, err := parseRange(r); err == nil {
+			ps = append(ps, p)
+		}
+	}
+	return aclElement(ps)
+}
+
+// ACL is ACLConfig that refuses invalid ranges, naming each one.
+func ACL(ranges []models.ProviderRange) (*etree.Element, error) {
+	var ps []netip.Prefix
+	var errs []error
+	for _, r := range ranges {
+		p, _, err := parseRange(r)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		ps = append(ps, p)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return aclElement(ps), nil
+}
+
+func aclElement(ps []netip.Prefix) *etree.Element {
 	cfg := etree.NewElement("configuration")
 	cfg.CreateAttr("name", "acl.conf")
 	cfg.CreateAttr("description", "Network Lists")
@@ -19,10 +54,10 @@ func ACLConfig(ranges []models.ProviderRange) *etree.Element {
 	l := lists.CreateElement("list")
 	l.CreateAttr("name", GatewaysACL)
 	l.CreateAttr("default", "deny")
-	for _, r := range ranges {
+	for _, p := range MergePrefixes(ps) {
 		n := l.CreateElement("node")
 		n.CreateAttr("type", "allow")
-		n.CreateAttr("cidr", r.CIDR)
+		n.CreateAttr("cidr", p.String())
 	}
 	return cfg
 }

@@ -8,9 +8,6 @@ import (
 	"strings"
 )
 
-// ErrInvalid is wrapped by every validation error of this package.
-var ErrInvalid = errors.New("firewall: invalid value")
-
 // NormalizeCIDR parses a CIDR (or a bare address, taken as a host route)
 // and clears its host bits: "2001:8d8:104:100:212:227:124:129/125" becomes
 // "2001:8d8:104:100:212:227:124:128/125". IPv4-mapped IPv6 is unmapped.
