@@ -5,8 +5,12 @@
 // the transaction committed: when an API write returns, every subscriber has
 // seen its event, so the next xml-curl request cannot be served stale.
 // Subscribers must therefore be quick and must not block (hand work to a
-// goroutine of their own). Events are also in the database (models
-// ChangeEvent) for consumers that were not running, e.g. other replicas.
+// goroutine of their own), and must not call Subscribe from a handler.
+//
+// Several replicas: every event is also in the database (models
+// ChangeEvent). Follow polls that log and delivers the events other
+// processes committed, so a replica's xml-curl cache and ESL planner see
+// every write, whichever replica took it.
 package events
 
 import (
@@ -22,6 +26,10 @@ type Handler func(models.ChangeEvent)
 type Bus struct {
 	mu   sync.Mutex // serialises Publish so handlers see commit order
 	subs []Handler
+	// seen holds recent event IDs, so an event published locally is not
+	// delivered again when Follow reads it back from the change log.
+	seen   map[uint64]struct{}
+	newest uint64
 }
 
 // Subscribe adds h; it receives every event published after the call.
@@ -35,6 +43,31 @@ func (b *Bus) Subscribe(h Handler) {
 func (b *Bus) Publish(ev models.ChangeEvent) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.deliverLocked(ev)
+}
+
+// deliverLocked hands ev to the subscribers unless an event with its ID was
+// delivered already (by Publish or by Follow). b.mu must be held.
+func (b *Bus) deliverLocked(ev models.ChangeEvent) {
+	if ev.ID != 0 {
+		if b.seen == nil {
+			b.seen = map[uint64]struct{}{}
+		}
+		if _, dup := b.seen[ev.ID]; dup {
+			return
+		}
+		b.seen[ev.ID] = struct{}{}
+		if ev.ID > b.newest {
+			b.newest = ev.ID
+		}
+		if len(b.seen) > 2*window {
+			for id := range b.seen {
+				if id+window < b.newest {
+					delete(b.seen, id)
+				}
+			}
+		}
+	}
 	for _, h := range b.subs {
 		h(ev)
 	}

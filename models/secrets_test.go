@@ -232,23 +232,6 @@ func TestNoPlaintextPasswordInDatabase(t *testing.T) {
 	})
 }
 
-// reopen opens a second store on the same database with another ring.
 func reopen(t *testing.T, s *models.Store, kr *secrets.Keyring) *models.Store {
-	t.Helper()
-	cfg := models.Config{Keys: kr}
-	if s.Dialect() == "sqlite" {
-		var file string
-		if err := s.DB().Raw("SELECT file FROM pragma_database_list WHERE name = 'main'").Scan(&file).Error; err != nil {
-			t.Fatal(err)
-		}
-		cfg.SQLitePath = file
-	} else {
-		cfg.DatabaseURL = modelstest.URLOf(t, s)
-	}
-	s2, err := models.Open(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s2.Close() })
-	return s2
+	return modelstest.Reopen(t, s, modelstest.Options{Keys: kr})
 }

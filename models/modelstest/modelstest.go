@@ -99,6 +99,34 @@ func Open(t testing.TB, backend string, opt Options) *models.Store {
 	return s
 }
 
+// Reopen opens a second store on the data of s (another replica, or a
+// restart), with opt's keys and hook; nil keys reuse s's ring.
+func Reopen(t testing.TB, s *models.Store, opt Options) *models.Store {
+	t.Helper()
+	if opt.Keys == nil {
+		opt.Keys = s.Keys()
+	}
+	cfg := models.Config{Keys: opt.Keys, OnCommit: opt.OnCommit}
+	if s.Dialect() == "sqlite" {
+		var file string
+		if err := s.DB().Raw("SELECT file FROM pragma_database_list WHERE name = 'main'").Scan(&file).Error; err != nil {
+			t.Fatal(err)
+		}
+		cfg.SQLitePath = file
+	} else {
+		cfg.DatabaseURL = URLOf(t, s)
+	}
+	s2, err := models.Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DatabaseURL != "" {
+		urls.Store(s2, cfg.DatabaseURL)
+	}
+	t.Cleanup(func() { s2.Close(); urls.Delete(s2) })
+	return s2
+}
+
 var urls sync.Map // *models.Store → its PostgreSQL URL
 
 // URLOf returns the PostgreSQL URL (with its test schema) a store from Open

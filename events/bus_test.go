@@ -1,0 +1,88 @@
+package events_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fsplane/fsplane/events"
+	"github.com/fsplane/fsplane/models"
+	"github.com/fsplane/fsplane/models/modelstest"
+)
+
+type got struct {
+	mu  sync.Mutex
+	ids []uint64
+}
+
+func (g *got) add(ev models.ChangeEvent) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.ids = append(g.ids, ev.ID)
+}
+
+func (g *got) snapshot() []uint64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]uint64(nil), g.ids...)
+}
+
+func TestPublishIsSynchronousAndOrdered(t *testing.T) {
+	var b events.Bus
+	var g got
+	b.Subscribe(g.add)
+	for i := uint64(1); i <= 3; i++ {
+		b.Publish(models.ChangeEvent{ID: i})
+		if n := len(g.snapshot()); n != int(i) {
+			t.Fatalf("after Publish %d the subscriber has seen %d events", i, n)
+		}
+	}
+	if ids := g.snapshot(); ids[0] != 1 || ids[2] != 3 {
+		t.Fatalf("order %v", ids)
+	}
+}
+
+// Two replicas on one database: each one's subscribers see the other's
+// writes exactly once, and their own exactly once.
+func TestFollowAcrossReplicas(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, backend string) {
+		var busA, busB events.Bus
+		var seenA, seenB got
+		busA.Subscribe(seenA.add)
+		busB.Subscribe(seenB.add)
+		a := modelstest.Open(t, backend, modelstest.Options{OnCommit: busA.Publish})
+		b := modelstest.Reopen(t, a, modelstest.Options{OnCommit: busB.Publish})
+
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var wg sync.WaitGroup
+		for _, f := range []struct {
+			bus *events.Bus
+			src events.Source
+		}{{&busA, a}, {&busB, b}} {
+			wg.Add(1)
+			go func() { defer wg.Done(); f.bus.Follow(ctx, f.src, 0, 10*time.Millisecond) }()
+		}
+
+		if err := a.CreateProfile(ctx, &models.Profile{Name: "internal", BindIP: "::", SIPPort: 5060}); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.CreateProfile(ctx, &models.Profile{Name: "external-ipv4", BindIP: "192.0.2.1", SIPPort: 5060}); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) && (len(seenA.snapshot()) < 2 || len(seenB.snapshot()) < 2) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(100 * time.Millisecond) // several more polls: no duplicates may follow
+		cancel()
+		wg.Wait()
+		for name, g := range map[string]*got{"A": &seenA, "B": &seenB} {
+			ids := g.snapshot()
+			if len(ids) != 2 || ids[0] == ids[1] {
+				t.Errorf("replica %s saw %v, want both events once", name, ids)
+			}
+		}
+	})
+}
