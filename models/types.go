@@ -3,7 +3,6 @@ package models
 import (
 	"database/sql/driver"
 	"encoding/json"
-	"errors"
 	"fmt"
 )
 
@@ -16,31 +15,14 @@ func (l StringList) Value() (driver.Value, error) {
 	if l == nil {
 		return "[]", nil
 	}
-	b, err := json.Marshal([]string(l))
-	return string(b), err
+	return jsonValue([]string(l))
 }
 
 // Scan implements sql.Scanner.
 func (l *StringList) Scan(src any) error {
-	var b []byte
-	switch v := src.(type) {
-	case nil:
-		*l = nil
-		return nil
-	case string:
-		b = []byte(v)
-	case []byte:
-		b = v
-	default:
-		return fmt.Errorf("models: cannot scan %T into StringList", src)
-	}
-	if len(b) == 0 {
-		*l = nil
-		return nil
-	}
 	var out []string
-	if err := json.Unmarshal(b, &out); err != nil {
-		return errors.New("models: StringList column is not a JSON array")
+	if err := scanJSON(src, &out, "StringList"); err != nil {
+		return err
 	}
 	*l = out
 	return nil
@@ -54,32 +36,42 @@ func (m StringMap) Value() (driver.Value, error) {
 	if m == nil {
 		return "{}", nil
 	}
-	b, err := json.Marshal(map[string]string(m))
-	return string(b), err
+	return jsonValue(map[string]string(m))
 }
 
 // Scan implements sql.Scanner.
 func (m *StringMap) Scan(src any) error {
+	var out map[string]string
+	if err := scanJSON(src, &out, "StringMap"); err != nil {
+		return err
+	}
+	*m = out
+	return nil
+}
+
+func jsonValue(v any) (driver.Value, error) {
+	b, err := json.Marshal(v)
+	return string(b), err
+}
+
+// scanJSON decodes a JSON text column; NULL and "" leave dst at its zero.
+func scanJSON(src, dst any, what string) error {
 	var b []byte
 	switch v := src.(type) {
 	case nil:
-		*m = nil
 		return nil
 	case string:
 		b = []byte(v)
 	case []byte:
 		b = v
 	default:
-		return fmt.Errorf("models: cannot scan %T into StringMap", src)
+		return fmt.Errorf("models: cannot scan %T into %s", src, what)
 	}
 	if len(b) == 0 {
-		*m = nil
 		return nil
 	}
-	out := map[string]string{}
-	if err := json.Unmarshal(b, &out); err != nil {
-		return errors.New("models: StringMap column is not a JSON object")
+	if err := json.Unmarshal(b, dst); err != nil {
+		return fmt.Errorf("models: %s column holds no valid JSON", what)
 	}
-	*m = out
 	return nil
 }

@@ -22,11 +22,7 @@ func (a *app) migrateCmd() *cobra.Command {
 		Short: "Bring the database schema to the newest version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			kr, _, err := a.keyring(false)
-			if err != nil {
-				return err
-			}
-			s, err := a.openStore(cmd.Context(), kr)
+			s, err := a.store(cmd.Context(), false)
 			if err != nil {
 				return err
 			}
@@ -142,11 +138,7 @@ func (a *app) tokenCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			kr, _, err := a.keyring(true)
-			if err != nil {
-				return err
-			}
-			s, err := a.openStore(cmd.Context(), kr)
+			s, err := a.store(cmd.Context(), true)
 			if err != nil {
 				return err
 			}

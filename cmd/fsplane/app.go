@@ -159,6 +159,16 @@ func (a *app) keyring(create bool) (kr *secrets.Keyring, created bool, err error
 	return kr, false, err
 }
 
+// store loads the keys and opens the migrated database; createKey makes a
+// missing key file (commands that may run before the first serve).
+func (a *app) store(ctx context.Context, createKey bool) (*models.Store, error) {
+	kr, _, err := a.keyring(createKey)
+	if err != nil {
+		return nil, err
+	}
+	return a.openStore(ctx, kr)
+}
+
 // openStore opens and migrates the configured database.
 func (a *app) openStore(ctx context.Context, kr *secrets.Keyring) (*models.Store, error) {
 	s, err := models.Open(ctx, models.Config{

@@ -83,14 +83,7 @@ func Open(t testing.TB, backend string, opt Options) *models.Store {
 	default:
 		t.Fatalf("unknown backend %q", backend)
 	}
-	s, err := models.Open(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.DatabaseURL != "" {
-		urls.Store(s, cfg.DatabaseURL)
-	}
-	t.Cleanup(func() { s.Close(); urls.Delete(s) })
+	s := open(t, cfg)
 	if !opt.NoMigrate {
 		if err := s.Migrate(context.Background()); err != nil {
 			t.Fatal(err)
@@ -116,15 +109,22 @@ func Reopen(t testing.TB, s *models.Store, opt Options) *models.Store {
 	} else {
 		cfg.DatabaseURL = URLOf(t, s)
 	}
-	s2, err := models.Open(context.Background(), cfg)
+	return open(t, cfg)
+}
+
+// open opens a store that is closed when the test ends, remembering its
+// PostgreSQL URL for URLOf.
+func open(t testing.TB, cfg models.Config) *models.Store {
+	t.Helper()
+	s, err := models.Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.DatabaseURL != "" {
-		urls.Store(s2, cfg.DatabaseURL)
+		urls.Store(s, cfg.DatabaseURL)
 	}
-	t.Cleanup(func() { s2.Close(); urls.Delete(s2) })
-	return s2
+	t.Cleanup(func() { s.Close(); urls.Delete(s) })
+	return s
 }
 
 var urls sync.Map // *models.Store → its PostgreSQL URL
