@@ -154,10 +154,22 @@ type changeEventV2 struct {
 
 func (changeEventV2) TableName() string { return "change_events" }
 
+// v3: how far each FreeSWITCH node has been brought along the change log
+// (the ESL outbox is change_events itself; see outbox.go).
+
+type eslCursorV3 struct {
+	Node      string    `gorm:"primaryKey;size:255"`
+	ChangeID  uint64    `gorm:"not null;default:0"`
+	UpdatedAt time.Time `gorm:"not null"`
+}
+
+func (eslCursorV3) TableName() string { return "esl_cursors" }
+
 // Migration IDs, oldest first.
 const (
 	MigrationInitial   = "0001_initial"
 	MigrationChangeLog = "0002_change_log"
+	MigrationESLOutbox = "0003_esl_outbox"
 )
 
 func migrations() []*gormigrate.Migration {
@@ -186,6 +198,15 @@ func migrations() []*gormigrate.Migration {
 					return err
 				}
 				return tx.Migrator().DropColumn(&trunkV2{}, "Hostnames")
+			},
+		},
+		{
+			ID: MigrationESLOutbox,
+			Migrate: func(tx *gorm.DB) error {
+				return tx.Migrator().CreateTable(&eslCursorV3{})
+			},
+			Rollback: func(tx *gorm.DB) error {
+				return tx.Migrator().DropTable("esl_cursors")
 			},
 		},
 	}
