@@ -25,10 +25,12 @@ func NormalizeCIDR(s string) (netip.Prefix, error) {
 		if err != nil {
 			return netip.Prefix{}, fmt.Errorf("%w: %q is not an address or CIDR", ErrInvalid, s)
 		}
+		// PrefixFrom would silently drop a zone ("fe80::1%eth0"); a zone
+		// names a local link and has no place in a rule.
+		if a.Zone() != "" {
+			return netip.Prefix{}, fmt.Errorf("%w: %q has a zone", ErrInvalid, s)
+		}
 		p = netip.PrefixFrom(a, a.BitLen())
-	}
-	if p.Addr().Zone() != "" {
-		return netip.Prefix{}, fmt.Errorf("%w: %q has a zone", ErrInvalid, s)
 	}
 	if p.Addr().Is4In6() && p.Bits() >= 96 {
 		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
