@@ -1,0 +1,63 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+type auditOut struct {
+	ID       uint      `json:"id"`
+	At       time.Time `json:"at"`
+	Actor    string    `json:"actor"`
+	RemoteIP string    `json:"remote_ip"`
+	Action   string    `json:"action"`
+	Kind     string    `json:"kind"`
+	ObjectID uint      `json:"object_id"`
+	Name     string    `json:"name"`
+	Fields   []string  `json:"fields"`
+}
+
+type auditList struct {
+	Items []auditOut `json:"items"`
+	// NextBefore is the before= of the next (older) page; 0 at the end.
+	NextBefore uint `json:"next_before"`
+}
+
+func (s *server) listAudit(c echo.Context) error {
+	fe := fieldErrors{}
+	limit := 100
+	if v := c.QueryParam("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			fe.add("limit", "must be an integer 1-1000")
+		}
+		limit = n
+	}
+	var before uint
+	if v := c.QueryParam("before"); v != "" {
+		n, ok := parseID(v)
+		if !ok {
+			fe.add("before", "must be a positive event id")
+		}
+		before = n
+	}
+	if err := fe.err(); err != nil {
+		return err
+	}
+	rows, err := s.store.ListAudit(c.Request().Context(), before, limit)
+	if err != nil {
+		return err
+	}
+	out := auditList{Items: make([]auditOut, 0, len(rows))}
+	for _, r := range rows {
+		out.Items = append(out.Items, auditOut{ID: r.ID, At: r.At, Actor: r.Actor, RemoteIP: r.RemoteIP,
+			Action: r.Action, Kind: r.Kind, ObjectID: r.ObjectID, Name: r.Name, Fields: nonNil(r.Fields)})
+	}
+	if len(rows) == limit && rows[len(rows)-1].ID > 1 {
+		out.NextBefore = rows[len(rows)-1].ID
+	}
+	return c.JSON(http.StatusOK, out)
+}
