@@ -1,0 +1,25 @@
+// Package xmlcurl is fsplane's mod_xml_curl backend: FreeSWITCH POSTs its
+// lookups to /api/v1/sip/xml-curl and gets its directory users, gateways,
+// sofia.conf and acl.conf rendered from the database.
+//
+// The contract:
+//   - Answers follow what FreeSWITCH 1.10 reads (docs/freeswitch.md): users
+//     and gateways as <domain><user>, sofia.conf whole (every profile with
+//     its settings), acl.conf from firewall.ACLConfig. Everything else is
+//     the not-found document, answered without touching the database.
+//   - A user is never answered without a password; a row that cannot be
+//     rendered faithfully (undecryptable password, control characters) is
+//     left out and logged, never rendered empty or altered.
+//   - Every value goes through etree into an attribute, and the output is
+//     neutralised against FreeSWITCH's pre-processor ("$${var}",
+//     "X-pre-process"): FreeSWITCH reads exactly what was stored.
+//   - Answers are cached. OnChange, called synchronously after each commit,
+//     invalidates what the write touched; a render that raced a write is
+//     not cached. A request after a committed write never sees the old
+//     answer.
+//   - When the database fails, the last good sofia.conf, acl.conf and
+//     gateways renders are answered and Health reports "degraded"; users
+//     not in the cache get not-found (HTTP 503), never a guess.
+//   - Requests are authenticated (HTTP Basic, or a bearer token with the
+//     xmlcurl or admin scope) and optionally limited to source networks.
+package xmlcurl

@@ -1,0 +1,348 @@
+package xmlcurl
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/fsplane/fsplane/auth"
+	"github.com/fsplane/fsplane/models"
+)
+
+// Options are the handler's dependencies and settings.
+type Options struct {
+	Store      *models.Store
+	Logger     *slog.Logger          // nil discards
+	Registerer prometheus.Registerer // nil: no metrics
+	// Cacheable is how long FreeSWITCH may cache a directory user
+	// (FSPLANE_XMLCURL_CACHEABLE); 0 omits the cacheable attribute.
+	Cacheable time.Duration
+	// BasicUser and BasicPassword are the HTTP Basic credentials
+	// FreeSWITCH sends (gateway-credentials); empty disables Basic.
+	BasicUser, BasicPassword string
+	// Networks are the source networks allowed; empty allows all.
+	Networks []netip.Prefix
+	// TokenScopes resolves a bearer token to its scopes; nil disables
+	// bearer tokens. It returns an error wrapping models.ErrNotFound for an
+	// unknown token.
+	TokenScopes func(ctx context.Context, token string) ([]string, error)
+}
+
+// Tuning that is not configuration.
+const (
+	maxBody = 256 << 10
+	// dbTimeout bounds one answer's database work, well inside the
+	// timeout freeswitch-config sets, so that a stuck database yields the
+	// last good render before FreeSWITCH gives up.
+	dbTimeout = 1500 * time.Millisecond
+	// maxUsers bounds the cached directory users (about 1 KiB each).
+	maxUsers = 200_000
+	// carrierUser owns the <gateways> in a gateways answer; sofia reads
+	// gateways only from <domain><user><gateways>.
+	carrierUser = "fsplane-gateways"
+)
+
+// Handler answers mod_xml_curl. It is safe for concurrent use.
+type Handler struct {
+	store     *models.Store
+	log       *slog.Logger
+	m         *metrics
+	cacheable string // milliseconds, "" for none
+	basic     bool
+	basicSum  [32]byte // SHA-256 of "user:password", compared in constant time
+	networks  []netip.Prefix
+	scopes    func(ctx context.Context, token string) ([]string, error)
+	// carrierPassword is a random password on the gateways' carrier user:
+	// FreeSWITCH lets a user without params authenticate with any
+	// password, and that user is never one to log in as.
+	carrierPassword string
+	c               *cache
+	bodies          sync.Pool
+
+	degraded      atomic.Bool
+	degradedSince atomic.Int64 // unix nanoseconds
+
+	// afterRender, when set (tests), runs between reading the database and
+	// storing the render: where a concurrent write would land.
+	afterRender func()
+}
+
+var _ http.Handler = (*Handler)(nil)
+
+// New returns a handler serving opt.Store.
+func New(opt Options) *Handler {
+	h := &Handler{
+		store:    opt.Store,
+		log:      opt.Logger,
+		m:        newMetrics(opt.Registerer),
+		networks: opt.Networks,
+		scopes:   opt.TokenScopes,
+		c:        newCache(maxUsers),
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if opt.Cacheable > 0 {
+		h.cacheable = strconv.FormatInt(opt.Cacheable.Milliseconds(), 10)
+	}
+	if opt.BasicUser != "" {
+		h.basic = true
+		h.basicSum = sha256.Sum256([]byte(opt.BasicUser + ":" + opt.BasicPassword))
+	}
+	var b [24]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	h.carrierPassword = hex.EncodeToString(b[:])
+	return h
+}
+
+// ServeHTTP answers one lookup: always HTTP 200 with a document, except for
+// refused requests (401, 403, 405, 413) and a database failure with no
+// last good render (503 with the not-found document, which FreeSWITCH
+// treats like not-found: it falls back to its static XML).
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	if r.Method != http.MethodPost && r.Method != http.MethodGet {
+		w.Header().Set("Allow", "POST, GET")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	if !h.sourceAllowed(r) {
+		h.m.requests.WithLabelValues(kindDenied, resultDenied).Inc()
+		http.Error(w, "source address not allowed", http.StatusForbidden)
+		return
+	}
+	if code := h.authenticate(r); code != 0 {
+		h.m.requests.WithLabelValues(kindDenied, resultDenied).Inc()
+		if code == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", `Basic realm="fsplane"`)
+			http.Error(w, "authentication required", code)
+			return
+		}
+		http.Error(w, "cannot check the token now", code)
+		return
+	}
+	var body string
+	if r.Method == http.MethodGet {
+		body = r.URL.RawQuery
+	} else {
+		var err error
+		if body, err = h.readBody(w, r); err != nil {
+			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+	}
+	req := ParseRequest(body)
+	out, status, kind, result := h.answer(r.Context(), req)
+	hdr := w.Header()
+	hdr["Content-Type"] = []string{"text/xml; charset=utf-8"}
+	hdr["Content-Length"] = []string{strconv.Itoa(len(out))}
+	w.WriteHeader(status)
+	_, _ = w.Write(out)
+	h.m.requests.WithLabelValues(kind, result).Inc()
+	h.m.duration.WithLabelValues(kind).Observe(time.Since(start).Seconds())
+}
+
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (string, error) {
+	buf, _ := h.bodies.Get().(*[]byte)
+	if buf == nil {
+		b := make([]byte, 0, 4096)
+		buf = &b
+	}
+	defer h.bodies.Put(buf)
+	rd := http.MaxBytesReader(w, r.Body, maxBody)
+	b := (*buf)[:0]
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := rd.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			*buf = b
+			return "", err
+		}
+	}
+	*buf = b
+	return string(b), nil
+}
+
+func (h *Handler) sourceAllowed(r *http.Request) bool {
+	if len(h.networks) == 0 {
+		return true
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range h.networks {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// authenticate returns 0 when the request may pass, else the HTTP status.
+func (h *Handler) authenticate(r *http.Request) int {
+	authz := r.Header.Get("Authorization")
+	if h.basic {
+		if user, pass, ok := r.BasicAuth(); ok {
+			sum := sha256.Sum256([]byte(user + ":" + pass))
+			if subtle.ConstantTimeCompare(sum[:], h.basicSum[:]) == 1 {
+				return 0
+			}
+			return http.StatusUnauthorized
+		}
+	}
+	if h.scopes != nil && len(authz) > 7 && strings.EqualFold(authz[:7], "bearer ") {
+		token := strings.TrimSpace(authz[7:])
+		scopes, err := h.scopes(r.Context(), token)
+		switch {
+		case err == nil && auth.Allows(scopes, auth.ScopeXMLCurl):
+			return 0
+		case err == nil, errors.Is(err, models.ErrNotFound):
+			return http.StatusUnauthorized
+		default:
+			h.log.Warn("xml-curl: cannot check bearer token", "err", err)
+			return http.StatusServiceUnavailable
+		}
+	}
+	return http.StatusUnauthorized
+}
+
+// answer dispatches a parsed request. The directory is asked for users
+// whenever a user is named, whatever else the request says: a REGISTER's
+// realm is copied raw into key_value, so only fields FreeSWITCH adds itself
+// (user, domain) decide what is looked up.
+func (h *Handler) answer(ctx context.Context, req Request) (body []byte, status int, kind, result string) {
+	switch req.Section {
+	case "configuration":
+		switch strings.ToLower(req.KeyValue) {
+		case "sofia.conf":
+			body, status, result = lookup(h, ctx, h.c.sofia, struct{}{}, h.renderSofia)
+			return body, status, kindSofia, result
+		case "acl.conf":
+			body, status, result = lookup(h, ctx, h.c.acl, struct{}{}, h.renderACL)
+			return body, status, kindACL, result
+		}
+	case "directory":
+		if req.User != "" {
+			domain := req.Domain
+			if domain == "" {
+				domain = req.KeyValue
+			}
+			if domain == "" || (req.TagName == "domain" && req.KeyValue != "" && !strings.EqualFold(req.KeyValue, domain)) {
+				// FreeSWITCH looks for <domain name=key_value>; an answer
+				// for another domain would not be found anyway.
+				return notFound, http.StatusOK, kindUser, resultNotFound
+			}
+			k := userKey{domain: domain, user: req.User}
+			body, status, result = lookup(h, ctx, h.c.users, k, func(ctx context.Context) ([]byte, error) {
+				return h.renderUser(ctx, k.domain, k.user)
+			})
+			return body, status, kindUser, result
+		}
+		if req.Purpose == "gateways" && req.Profile != "" {
+			domain := req.KeyValue
+			if domain == "" {
+				// The profile's <domain name="all"> asks without tag or key;
+				// sofia then reads every <domain> of the section.
+				domain = "all"
+			}
+			k := gatewaysKey{profile: req.Profile, domain: domain, hostname: req.Hostname}
+			body, status, result = lookup(h, ctx, h.c.gateways, k, func(ctx context.Context) ([]byte, error) {
+				return h.renderGateways(ctx, k)
+			})
+			return body, status, kindGateways, result
+		}
+	}
+	return notFound, http.StatusOK, kindOther, resultNotFound
+}
+
+// lookup answers from the cache, else renders and caches; on a database
+// failure it answers the last good render if the shelf keeps one.
+func lookup[K comparable](h *Handler, ctx context.Context, s *shelf[K], k K, render func(context.Context) ([]byte, error)) ([]byte, int, string) {
+	h.c.mu.RLock()
+	body, ok := s.fresh[k]
+	gen := s.gen
+	h.c.mu.RUnlock()
+	if ok {
+		return body, http.StatusOK, resultHit
+	}
+	rctx, cancel := context.WithTimeout(ctx, dbTimeout)
+	body, err := render(rctx)
+	cancel()
+	if err != nil {
+		h.markDegraded(err)
+		h.c.mu.RLock()
+		last, ok := s.last[k]
+		h.c.mu.RUnlock()
+		if ok {
+			return last, http.StatusOK, resultStale
+		}
+		return notFound, http.StatusServiceUnavailable, resultError
+	}
+	h.markHealthy()
+	if h.afterRender != nil {
+		h.afterRender()
+	}
+	h.c.mu.Lock()
+	if s.gen == gen {
+		s.put(k, body)
+	}
+	h.c.mu.Unlock()
+	return body, http.StatusOK, resultMiss
+}
+
+func (h *Handler) markDegraded(err error) {
+	if h.degraded.CompareAndSwap(false, true) {
+		h.degradedSince.Store(time.Now().UnixNano())
+		h.m.degraded.Set(1)
+		h.log.Error("xml-curl: database unreachable, answering from the last good renders", "err", err)
+	}
+}
+
+func (h *Handler) markHealthy() {
+	if h.degraded.Load() && h.degraded.CompareAndSwap(true, false) {
+		h.m.degraded.Set(0)
+		h.log.Info("xml-curl: database reachable again")
+	}
+}
+
+// OnChange invalidates the cached answers a committed write affects. It is
+// subscribed to the events bus, runs synchronously in the writer's
+// goroutine, and only takes a lock and deletes map entries.
+func (h *Handler) OnChange(ev models.ChangeEvent) { h.c.onChange(ev) }
+
+// Health reports "ok", or "degraded" while the last database access of a
+// render failed and answers come from the last good renders.
+func (h *Handler) Health() (status, detail string) {
+	if !h.degraded.Load() {
+		return "ok", ""
+	}
+	since := time.Unix(0, h.degradedSince.Load()).UTC().Format(time.RFC3339)
+	return "degraded", "database unreachable since " + since + "; answering from the last good renders, unknown users get not-found"
+}
