@@ -36,7 +36,7 @@ func TestHostileValues(t *testing.T) {
 			t.Fatalf("user id not read back:\n%s", body)
 		}
 		for path, want := range map[string]string{
-			"//user/params/param password":                        hostile,
+			"//user/params/param password":                         hostile,
 			"//user/variables/variable effective_caller_id_name":   hostile,
 			"//user/variables/variable effective_caller_id_number": "+49<&>",
 			"//user/variables/variable user_context":               "de$${fault}",
