@@ -22,6 +22,7 @@ func writeFile(t *testing.T, name string, b []byte) string {
 // their own: they pass `nft -c`, re-load cleanly, replace only their own
 // table and leave an operator's tables alone.
 func TestNFTRuleset(t *testing.T) {
+	t.Parallel()
 	nft, ip := needTool(t, "nft"), needTool(t, "ip")
 	ns := newNetns(t, ip)
 	nftIn := func(args ...string) (string, error) {
@@ -104,6 +105,7 @@ table ip nat {
 // and traffic to ports the ruleset does not own is untouched. The same
 // probes without the ruleset all arrive, so the drops are its doing.
 func TestNFTPackets(t *testing.T) {
+	t.Parallel()
 	nft, ip := needTool(t, "nft"), needTool(t, "ip")
 	srv, cli := newNetns(t, ip), newNetns(t, ip)
 	run(t, ip, "link", "add", "fsp-s", "netns", srv, "type", "veth", "peer", "name", "fsp-c", "netns", cli)

@@ -146,14 +146,18 @@ func parseStatusLine(line string) UFWEntry {
 func parseAddedLine(line string) UFWEntry {
 	e := UFWEntry{Line: line}
 	args, ok := shellWords(line)
-	if !ok || len(args) < 3 || args[0] != "ufw" || args[1] != "allow" {
+	if !ok || len(args) < 3 || args[0] != "ufw" {
 		return e
 	}
-	args = args[2:]
-	if n := len(args); n >= 2 && args[n-2] == "comment" {
+	// The comment first: a fsplane-marked deny is still for review.
+	if n := len(args); args[n-2] == "comment" {
 		e.Comment = args[n-1]
 		args = args[:n-2]
 	}
+	if len(args) < 3 || args[1] != "allow" {
+		return e
+	}
+	args = args[2:]
 	if len(args) > 0 && args[0] == "in" {
 		args = args[1:]
 	}
