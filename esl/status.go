@@ -17,6 +17,15 @@ type NodeStatus struct {
 	Since     time.Time `json:"since"`
 	LastError string    `json:"last_error,omitempty"`
 	Pending   int       `json:"pending"` // outbox commands not yet applied
+
+	// LastErrorAt is when LastError happened.
+	LastErrorAt time.Time `json:"last_error_at,omitzero"`
+	// Switchname is the node's FreeSWITCH switchname (what trunk
+	// Hostnames are matched against), once connected.
+	Switchname string `json:"switchname,omitempty"`
+	// AppliedChangeID is the node's cursor: every change up to this ID
+	// has reached it.
+	AppliedChangeID uint64 `json:"applied_change_id"`
 }
 
 // GatewayStatus is one gateway on one node, from `sofia xmlstatus gateway`
