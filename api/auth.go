@@ -45,7 +45,7 @@ func (s *server) authenticate(c echo.Context) (*models.APIToken, error) {
 	text = strings.TrimSpace(text)
 	if !ok || !strings.EqualFold(scheme, "Bearer") || text == "" {
 		s.metrics.authFailures.WithLabelValues("malformed").Inc()
-		return nil, about(ErrUnauthorized, "Authorization must be \"Bearer <token>\"")
+		return nil, about(ErrUnauthorized, "Authorization must be \"Bearer TOKEN\"")
 	}
 	tok, err := s.store.TokenByHash(c.Request().Context(), auth.Hash(text))
 	if errors.Is(err, models.ErrNotFound) {

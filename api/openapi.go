@@ -119,8 +119,12 @@ func (b *openapiBuilder) operation(r route) obj {
 	switch {
 	case r.out != nil:
 		ok["content"] = obj{"application/json": obj{"schema": b.schema(reflect.TypeOf(r.out), false)}}
+	case r.path == "/api/v1/openapi.json":
+		ok["content"] = obj{"application/json": obj{"schema": obj{"type": "object"}}}
 	case r.raw:
-		ok["content"] = obj{"*/*": obj{"schema": obj{"type": "string"}}}
+		// Text whose type depends on the request (format=ufw|nft|acl|json,
+		// xml-curl's XML).
+		ok["content"] = obj{"*/*": obj{"schema": obj{}}}
 	}
 	if r.method == http.MethodGet && strings.Contains(r.path, ":") && r.out != nil {
 		ok["headers"] = obj{"ETag": obj{"description": "the row's version", "schema": obj{"type": "string"}}}
@@ -226,7 +230,7 @@ func (b *openapiBuilder) structSchema(t reflect.Type, input bool) obj {
 				name = f.Name
 			}
 			props[name] = b.schema(f.Type, input)
-			if !input && !strings.Contains(opts, "omitempty") {
+			if !input && !strings.Contains(opts, "omitempty") && !strings.Contains(opts, "omitzero") {
 				req = append(req, name)
 			}
 		}
