@@ -8,15 +8,21 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
 	"github.com/fsplane/fsplane/api"
 	"github.com/fsplane/fsplane/auth"
 	"github.com/fsplane/fsplane/events"
 	"github.com/fsplane/fsplane/models"
+	"github.com/fsplane/fsplane/providers"
+	"github.com/fsplane/fsplane/xmlcurl"
 )
 
 func (a *app) serveCmd() *cobra.Command {
@@ -57,8 +63,51 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 	if err := a.firstStart(ctx, s); err != nil {
 		return err
 	}
+	// Default profiles and the presets' provider ranges, only where none
+	// exist yet: an operator's edits are never overwritten.
+	if err := providers.Seed(ctx, s, providers.SeedOptions{
+		ExternalIPv4: a.cfg.ExternalIPv4, ExternalIPv6: a.cfg.ExternalIPv6, Logger: a.log,
+	}); err != nil {
+		return err
+	}
 
-	handler := api.New(api.Options{Store: s, Logger: a.log})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	xc := xmlcurl.New(xmlcurl.Options{
+		Store: s, Logger: a.log.With("component", "xmlcurl"), Registerer: reg,
+		Cacheable: a.cfg.XMLCurlCacheable, BasicUser: a.cfg.XMLCurlUser, BasicPassword: a.cfg.XMLCurlPassword,
+		Networks: a.cfg.XMLCurlNetworks, TokenScopes: tokenScopes(s),
+	})
+	bus.Subscribe(xc.OnChange)
+	checks := map[string]api.Check{
+		"xmlcurl": func(context.Context) api.CheckResult {
+			st, detail := xc.Health()
+			return api.CheckResult{Status: st, Detail: detail}
+		},
+	}
+
+	var bg sync.WaitGroup
+	defer bg.Wait()
+	bgctx, stopBG := context.WithCancel(ctx)
+	defer stopBG()
+	if s.Dialect() == "postgres" {
+		// Other replicas on the same database: see their writes too.
+		last, err := s.LastChangeID(ctx)
+		if err != nil {
+			return err
+		}
+		bg.Add(1)
+		go func() { defer bg.Done(); bus.Follow(bgctx, s, last, time.Second) }()
+	}
+
+	apiHandler := api.New(api.Options{
+		Store: s, Logger: a.log.With("component", "api"), XMLCurl: xc, Checks: checks, Registerer: reg,
+	})
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/", apiHandler)
+	var handler http.Handler = mux
 
 	ln, err := net.Listen("tcp", a.cfg.Listen)
 	if err != nil {
@@ -122,4 +171,16 @@ func (a *app) keySource() string {
 		return "FSPLANE_FERNET_KEYS"
 	}
 	return a.cfg.FernetKeyFile
+}
+
+// tokenScopes lets xml-curl accept bearer tokens: the digest is looked up
+// like the API does.
+func tokenScopes(s *models.Store) func(context.Context, string) ([]string, error) {
+	return func(ctx context.Context, token string) ([]string, error) {
+		t, err := s.TokenByHash(ctx, auth.Hash(token))
+		if err != nil {
+			return nil, err
+		}
+		return t.Scopes, nil
+	}
 }

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/beevik/etree"
+)
+
+func do(t *testing.T, method, url, token, contentType, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// The wiring of serve: a trunk created through the API from its preset is
+// in the very next gateways answer FreeSWITCH fetches (event bus → cache),
+// with the seeded default profile, and the change is audited.
+func TestServeWiresAPIToXMLCurl(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{
+		"FSPLANE_DATA_DIR":         dir,
+		"FSPLANE_EXTERNAL_IPV4":    "46.4.96.105",
+		"FSPLANE_EXTERNAL_IPV6":    "2a01:4f8:140:829d::2",
+		"FSPLANE_XMLCURL_USER":     "freeswitch",
+		"FSPLANE_XMLCURL_PASSWORD": "xml-pass",
+	}
+	addr, stderr, _ := startServe(t, env)
+	token := tokenRe.FindString(stderr.String())
+	base := "http://" + addr
+
+	gateways := func() *etree.Document {
+		t.Helper()
+		form := "hostname=fs1&section=directory&tag_name=&key_name=&key_value=&Event-Name=REQUEST_PARAMS&purpose=gateways&profile=internal"
+		req, _ := http.NewRequest(http.MethodPost, base+"/api/v1/sip/xml-curl", strings.NewReader(form))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("freeswitch", "xml-pass")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("xml-curl answered %d", resp.StatusCode)
+		}
+		doc := etree.NewDocument()
+		if _, err := doc.ReadFrom(resp.Body); err != nil {
+			t.Fatal(err)
+		}
+		return doc
+	}
+	if gw := gateways().FindElement("//gateway[@name='einsundeins']"); gw != nil {
+		t.Fatal("gateway exists before it was created")
+	}
+
+	code, body := do(t, http.MethodPost, base+"/api/v1/sip/trunks", token, "application/json",
+		`{"preset":"1und1","name":"einsundeins","numbers":["+493455664337"],"username":"4934556643370","password":"One-And-One-Pw"}`)
+	if code != http.StatusCreated {
+		t.Fatalf("create trunk: %d %s", code, body)
+	}
+	if strings.Contains(body, "One-And-One-Pw") {
+		t.Fatal("the create answer echoes the password")
+	}
+
+	gw := gateways().FindElement("//gateway[@name='einsundeins']")
+	if gw == nil {
+		t.Fatal("the new trunk is not in the next gateways answer")
+	}
+	params := map[string]string{}
+	for _, p := range gw.FindElements("param") {
+		params[p.SelectAttrValue("name", "")] = p.SelectAttrValue("value", "")
+	}
+	for k, want := range map[string]string{
+		"realm": "sip.1und1.de", "proxy": "sip.1und1.de", "register": "true",
+		"outbound-proxy": "[2001:8d8:104:100:212:227:124:129]", "password": "One-And-One-Pw",
+	} {
+		if params[k] != want {
+			t.Errorf("param %s = %q, want %q", k, params[k], want)
+		}
+	}
+
+	code, body = do(t, http.MethodGet, base+"/api/v1/audit", token, "", "")
+	if code != http.StatusOK || !strings.Contains(body, "einsundeins") || strings.Contains(body, "One-And-One-Pw") {
+		t.Fatalf("audit: %d %s", code, body)
+	}
+	var profiles struct {
+		Items []struct{ Name string } `json:"items"`
+	}
+	code, body = do(t, http.MethodGet, base+"/api/v1/sip/profiles", token, "", "")
+	_ = json.Unmarshal([]byte(body), &profiles)
+	if code != http.StatusOK || len(profiles.Items) != 2 {
+		t.Fatalf("seeded profiles: %d %s", code, body)
+	}
+
+	// Prometheus metrics are served beside the API.
+	code, body = do(t, http.MethodGet, base+"/metrics", "", "", "")
+	if code != http.StatusOK || !strings.Contains(body, "fsplane_") {
+		t.Fatalf("/metrics: %d", code)
+	}
+}
