@@ -10,6 +10,7 @@ PEERS=(
   "ufw:ufw"
   "nft:nftables"
   "ip:iproute2"
+  "curl:curl"
   "unshare:util-linux"
   "py3mod=cryptography:python3-cryptography"
 )
