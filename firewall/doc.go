@@ -1,6 +1,6 @@
 // Package firewall turns provider ranges and profile settings into host
 // firewall rules (UFW, nftables), the FreeSWITCH ACL and a JSON rule list.
-// It is pure: no I/O, no logging; the callers (the API, xml-curl,
+// It does no I/O of its own and does not log; the callers (the API, xml-curl,
 // `fsplane firewall`) load the rows and write the result.
 //
 // # Input
