@@ -32,9 +32,15 @@ func TestTour(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev := newEnv(t, "sqlite")
-	srv := httptest.NewServer(ev.e)
-	defer srv.Close()
+	// FSPLANE_TOUR_URL and FSPLANE_TOUR_TOKEN run the tour against a real
+	// `fsplane serve` on a fresh database instead (a manual check).
+	base, token := os.Getenv("FSPLANE_TOUR_URL"), os.Getenv("FSPLANE_TOUR_TOKEN")
+	if base == "" {
+		ev := newEnv(t, "sqlite")
+		srv := httptest.NewServer(ev.e)
+		defer srv.Close()
+		base, token = srv.URL, ev.tokens["admin"]
+	}
 	dir := t.TempDir()
 
 	blocks := regexp.MustCompile("(?ms)^```(\\w*)\\n(.*?)^```\\n").FindAllStringSubmatch(string(doc), -1)
@@ -52,10 +58,10 @@ func TestTour(t *testing.T) {
 		if want == nil && !strings.Contains(body, "curl -sf") {
 			t.Errorf("block %d promises no answer and does not use curl -sf:\n%s", i, body)
 		}
-		script := strings.ReplaceAll(body, "http://localhost:8001", srv.URL)
+		script := strings.ReplaceAll(body, "http://localhost:8001", base)
 		cmd := exec.Command("bash", "-euo", "pipefail", "-c", script)
 		cmd.Dir = dir
-		cmd.Env = []string{"PATH=" + strings.TrimSuffix(curl, "/curl") + ":/usr/bin:/bin", "TOKEN=" + ev.tokens["admin"], "HOME=" + dir}
+		cmd.Env = []string{"PATH=" + strings.TrimSuffix(curl, "/curl") + ":/usr/bin:/bin", "TOKEN=" + token, "HOME=" + dir}
 		var out, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &stderr
 		if err := cmd.Run(); err != nil {

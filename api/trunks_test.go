@@ -223,6 +223,7 @@ func TestTrunkValidation(t *testing.T) {
 		{name: "ipv6 trunk on ipv4 rtp", body: with(reg(), "profile", "dual-v4rtp"), wantField: "profile", wantErr: "ext-rtp-ip 46.4.96.105 (ipv4)"},
 		{name: "wrong realm warns", body: with(reg(), "realm", "1und1.de"), wantWarn: "realm", wantErr: "401 Unauthorized"},
 		{name: "realm case-insensitive", body: with(reg(), "realm", "SIP.1und1.DE"), check: noWarnings},
+		{name: "realm with literal proxy", body: with(reg(), "proxy", "[2001:8d8:104:100:212:227:124:129]", "realm", "sip.1und1.de"), check: noWarnings},
 		{name: "round robin without outbound proxy warns", body: with(base(), "outbound_proxy", nil), wantWarn: "outbound_proxy", wantErr: "has 3 IPv4 addresses"},
 		{name: "register over v6 without register proxy warns", body: with(reg(), "register_proxy", nil), wantWarn: "register_proxy", wantErr: "never to outbound_proxy"},
 		{name: "hostnames", body: with(base(), "hostnames", []string{"fs1", "fs 2"}), wantField: "hostnames", wantErr: "[1]"},

@@ -223,7 +223,8 @@ func familyIssues(t *models.Trunk, hosts map[string]sipHost, p *models.Profile, 
 func (s *server) trunkWarnings(ctx context.Context, t *models.Trunk, hosts map[string]sipHost) []Warning {
 	out := []Warning{}
 	proxy := hosts["proxy"]
-	if realm, ok := hosts["realm"]; ok && (t.Register || t.Username != "") && !strings.EqualFold(realm.Host(), proxy.Host()) {
+	// Only a proxy given by name says what the registrar's host is.
+	if realm, ok := hosts["realm"]; ok && proxy.Name != "" && (t.Register || t.Username != "") && !strings.EqualFold(realm.Host(), proxy.Host()) {
 		out = append(out, Warning{Field: "realm", Message: fmt.Sprintf(
 			"realm %q is not the registrar's host %q: the registrar answers 401 Unauthorized although username and password are right (1&1 needs sip.1und1.de, not 1und1.de)",
 			realm.Host(), proxy.Host())})
