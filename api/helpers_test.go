@@ -66,7 +66,7 @@ func (r *fakeResolver) LookupIPAddr(ctx context.Context, host string) ([]net.IPA
 }
 
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	store    *models.Store
 	e        *echo.Echo
 	resolver *fakeResolver
@@ -85,7 +85,7 @@ type envOptions struct {
 	esl api.ESL
 }
 
-func newEnv(t *testing.T, backend string, opts ...envOptions) *env {
+func newEnv(t testing.TB, backend string, opts ...envOptions) *env {
 	t.Helper()
 	var opt envOptions
 	if len(opts) > 0 {

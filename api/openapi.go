@@ -27,7 +27,7 @@ type openapiBuilder struct {
 }
 
 func (s *server) openapi(c echo.Context) error {
-	return c.JSONBlob(http.StatusOK, s.openapiDoc())
+	return c.JSONBlob(http.StatusOK, s.doc)
 }
 
 func (s *server) openapiDoc() []byte {

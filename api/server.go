@@ -98,6 +98,7 @@ type server struct {
 	metrics        *metrics
 	checks         map[string]Check
 	routes         []route
+	doc            []byte // the OpenAPI document, built once in New
 }
 
 // route is one documented endpoint; the OpenAPI document is built from
@@ -152,6 +153,7 @@ func New(opt Options) *echo.Echo {
 			summary: "mod_xml_curl backend for FreeSWITCH (authenticates itself: Basic or an xmlcurl token)",
 			handler: echo.WrapHandler(opt.XMLCurl), status: http.StatusOK, raw: true})
 	}
+	s.doc = s.openapiDoc()
 	for _, r := range s.routes {
 		var mw []echo.MiddlewareFunc
 		if r.scope != "" {
