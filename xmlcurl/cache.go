@@ -7,6 +7,19 @@ import (
 	"github.com/fsplane/fsplane/models"
 )
 
+// cacheKey is a comparable key that can copy itself out of the request
+// body it was parsed from: a key that kept pointing into a 1 KiB body
+// would pin the whole body for as long as the entry lives.
+type cacheKey[K any] interface {
+	comparable
+	own() K
+}
+
+// single is the key of a shelf holding one document.
+type single struct{}
+
+func (single) own() single { return single{} }
+
 // shelf caches the renders of one answer kind.
 //
 // Freshness: OnChange clears fresh and bumps gen under the write lock,
@@ -15,7 +28,7 @@ import (
 // done, so a render that may have read pre-commit rows is never cached.
 // Together: once OnChange returned, no request can be answered from a
 // render older than the commit.
-type shelf[K comparable] struct {
+type shelf[K cacheKey[K]] struct {
 	gen   uint64
 	fresh map[K][]byte
 	// last holds the last good render per key, kept across invalidation,
@@ -26,7 +39,7 @@ type shelf[K comparable] struct {
 	max  int // 0: unbounded
 }
 
-func newShelf[K comparable](keepLast bool, max int) *shelf[K] {
+func newShelf[K cacheKey[K]](keepLast bool, max int) *shelf[K] {
 	s := &shelf[K]{fresh: map[K][]byte{}, max: max}
 	if keepLast {
 		s.last = map[K][]byte{}
@@ -50,6 +63,7 @@ func (s *shelf[K]) put(k K, body []byte) {
 			break
 		}
 	}
+	k = k.own()
 	s.fresh[k] = body
 	if s.last != nil {
 		s.last[k] = body
@@ -58,20 +72,26 @@ func (s *shelf[K]) put(k K, body []byte) {
 
 type userKey struct{ domain, user string }
 
+func (k userKey) own() userKey { return userKey{strings.Clone(k.domain), strings.Clone(k.user)} }
+
 type gatewaysKey struct{ profile, domain, hostname string }
+
+func (k gatewaysKey) own() gatewaysKey {
+	return gatewaysKey{strings.Clone(k.profile), strings.Clone(k.domain), strings.Clone(k.hostname)}
+}
 
 type cache struct {
 	mu       sync.RWMutex
-	sofia    *shelf[struct{}]
-	acl      *shelf[struct{}]
+	sofia    *shelf[single]
+	acl      *shelf[single]
 	gateways *shelf[gatewaysKey]
 	users    *shelf[userKey]
 }
 
 func newCache(maxUsers int) *cache {
 	return &cache{
-		sofia:    newShelf[struct{}](true, 0),
-		acl:      newShelf[struct{}](true, 0),
+		sofia:    newShelf[single](true, 0),
+		acl:      newShelf[single](true, 0),
 		gateways: newShelf[gatewaysKey](true, 1024),
 		users:    newShelf[userKey](false, maxUsers),
 	}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"unsafe"
 
 	dto "github.com/prometheus/client_model/go"
 
@@ -326,4 +327,32 @@ func TestDegraded(t *testing.T) {
 			t.Fatalf("health after recovery: %q", st)
 		}
 	})
+}
+
+// TestCacheKeysOwnTheirStrings: a cached key must not point into the
+// request body it came from, or every entry would pin a whole body.
+func TestCacheKeysOwnTheirStrings(t *testing.T) {
+	f := newFixture(t, "sqlite", Options{})
+	seed(t, f.s)
+	body := sipAuth("1000", "127.0.0.1")
+	req := ParseRequest(body)
+	k := userKey{domain: req.Domain, user: req.User}
+	if !within(k.user, body) {
+		t.Fatal("precondition: the parsed user should alias the body")
+	}
+	f.h.c.users.put(k, []byte("x"))
+	for key := range f.h.c.users.fresh {
+		if within(key.user, body) || within(key.domain, body) {
+			t.Fatalf("cached key %+v aliases the request body", key)
+		}
+	}
+}
+
+func within(s, in string) bool {
+	if len(s) == 0 {
+		return false
+	}
+	p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+	lo := uintptr(unsafe.Pointer(unsafe.StringData(in)))
+	return p >= lo && p < lo+uintptr(len(in))
 }

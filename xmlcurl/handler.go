@@ -242,10 +242,10 @@ func (h *Handler) answer(ctx context.Context, req Request) (body []byte, status 
 	case "configuration":
 		switch strings.ToLower(req.KeyValue) {
 		case "sofia.conf":
-			body, status, result = lookup(h, ctx, h.c.sofia, struct{}{}, h.renderSofia)
+			body, status, result = lookup(h, ctx, h.c.sofia, single{}, h.renderSofia)
 			return body, status, kindSofia, result
 		case "acl.conf":
-			body, status, result = lookup(h, ctx, h.c.acl, struct{}{}, h.renderACL)
+			body, status, result = lookup(h, ctx, h.c.acl, single{}, h.renderACL)
 			return body, status, kindACL, result
 		}
 	case "directory":
@@ -284,7 +284,7 @@ func (h *Handler) answer(ctx context.Context, req Request) (body []byte, status 
 
 // lookup answers from the cache, else renders and caches; on a database
 // failure it answers the last good render if the shelf keeps one.
-func lookup[K comparable](h *Handler, ctx context.Context, s *shelf[K], k K, render func(context.Context) ([]byte, error)) ([]byte, int, string) {
+func lookup[K cacheKey[K]](h *Handler, ctx context.Context, s *shelf[K], k K, render func(context.Context) ([]byte, error)) ([]byte, int, string) {
 	h.c.mu.RLock()
 	body, ok := s.fresh[k]
 	gen := s.gen

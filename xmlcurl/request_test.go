@@ -262,3 +262,13 @@ func TestUnescapeInvertsEscape(t *testing.T) {
 		}
 	})
 }
+
+func TestLastIndex(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		s := rapid.StringOf(rapid.SampledFrom([]rune("ab&"))).Draw(t, "s")
+		sep := rapid.SampledFrom([]string{"a", "&a", "a&a", "&&"}).Draw(t, "sep")
+		if got, want := lastIndex(s, sep), strings.LastIndex(s, sep); got != want {
+			t.Fatalf("lastIndex(%q, %q) = %d, want %d", s, sep, got, want)
+		}
+	})
+}

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Benchmark of the xml-curl backend. Run by hand, not in CI:
+#
+#   ./scripts/pg-throwaway.sh bench/xmlcurl/run.sh
+#
+# Seeds 100,000 extensions and 50 trunks into an empty PostgreSQL database
+# (DATABASE_URL, or the throwaway one), starts `fsplane serve` and a minimal
+# net/http server that answers a fixed body of the same size, and drives
+# both with wrk (Debian package wrk) posting REGISTER sip_auth lookups for
+# random users, from another process. Prints rates, p99 latencies and the
+# warm ratio, and cold-lookup latencies (cache empty, every request a user
+# not asked before).
+#
+# Tunables: USERS TRUNKS DURATION THREADS CONNS COLD_DURATION.
+set -euo pipefail
+
+USERS=${USERS:-100000}
+TRUNKS=${TRUNKS:-50}
+DURATION=${DURATION:-15s}
+COLD_DURATION=${COLD_DURATION:-5s}
+THREADS=${THREADS:-2}
+CONNS=${CONNS:-32}
+
+db=${DATABASE_URL:-${FSPLANE_TEST_DATABASE_URL:-}}
+if [ -z "$db" ]; then
+  echo "run.sh: set DATABASE_URL to an empty PostgreSQL database, or run under scripts/pg-throwaway.sh" >&2
+  exit 1
+fi
+command -v wrk >/dev/null || { echo "run.sh: wrk missing (apt-get install wrk)" >&2; exit 1; }
+command -v curl >/dev/null || { echo "run.sh: curl missing" >&2; exit 1; }
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+here="$root/bench/xmlcurl"
+work=$(mktemp -d /tmp/xmlcurl-bench.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+freeport() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+
+echo "== build" >&2
+(cd "$root" && go build -o "$work/fsplane" ./cmd/fsplane && go build -o "$work/bench" ./bench/xmlcurl)
+
+key=$("$work/fsplane" keys generate)
+user=freeswitch
+pass=bench-$(python3 -c 'import secrets;print(secrets.token_hex(8))')
+b64=$(printf '%s:%s' "$user" "$pass" | base64 -w0)
+
+echo "== seed $USERS extensions, $TRUNKS trunks" >&2
+DATABASE_URL="$db" FSPLANE_FERNET_KEYS="$key" "$work/bench" seed -users "$USERS" -trunks "$TRUNKS"
+
+p1=$(freeport)
+echo "== fsplane serve on 127.0.0.1:$p1" >&2
+env DATABASE_URL="$db" FSPLANE_FERNET_KEYS="$key" FSPLANE_XMLCURL_USER="$user" FSPLANE_XMLCURL_PASSWORD="$pass" \
+  FSPLANE_LISTEN="127.0.0.1:$p1" FSPLANE_DATA_DIR="$work/data" FSPLANE_LOG_LEVEL=warn \
+  FSPLANE_EXTERNAL_IPV4=192.0.2.10 FSPLANE_EXTERNAL_IPV6=2001:db8::10 \
+  "$work/fsplane" serve 2>"$work/serve.log" &
+pids+=($!)
+for _ in $(seq 1 300); do
+  curl -sf "http://127.0.0.1:$p1/healthz" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+curl -sf "http://127.0.0.1:$p1/healthz" >/dev/null || { cat "$work/serve.log" >&2; exit 1; }
+
+metric() { # kind result
+  curl -s "http://127.0.0.1:$p1/metrics" |
+    awk -v k="$1" -v r="$2" '$1 == "fsplane_xmlcurl_requests_total{kind=\""k"\",result=\""r"\"}" {print $2; f=1} END {if (!f) print 0}'
+}
+
+run_wrk() { # label url threads conns duration mode offset
+  local out
+  out=$(wrk -t"$3" -c"$4" -d"$5" --latency -s "$here/sipauth.lua" "$2" -- "$6" "$USERS" "$3" "$b64" "${7:-0}")
+  echo "$out" >"$work/wrk-$1.txt"
+  echo "$out" | grep '^RESULT' | sed "s/^RESULT/$1/"
+}
+
+echo "== cold: cache empty, each request a new user" >&2
+cold1=$(run_wrk cold-c1 "http://127.0.0.1:$p1" 1 1 "$COLD_DURATION" seq 0)
+cold4=$(run_wrk cold-c4 "http://127.0.0.1:$p1" 2 4 "$COLD_DURATION" seq $((USERS / 2)))
+cold_hits=$(metric user hit)
+
+echo "== warm the cache: every user once" >&2
+"$work/bench" warm -url "http://127.0.0.1:$p1" -users "$USERS" -auth "$user:$pass"
+size=$(curl -s -u "$user:$pass" --data-binary "hostname=vm&section=directory&tag_name=domain&key_name=name&key_value=bench.example&Event-Name=REQUEST_PARAMS&action=sip_auth&key=id&user=10000&domain=bench.example" \
+  "http://127.0.0.1:$p1/api/v1/sip/xml-curl" | wc -c)
+
+p2=$(freeport)
+echo "== fixed-body net/http server on 127.0.0.1:$p2 ($size bytes)" >&2
+"$work/bench" fixed -listen "127.0.0.1:$p2" -size "$size" &
+pids+=($!)
+for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$p2/" && break; sleep 0.05; done
+
+misses_before=$(metric user miss)
+echo "== warm: random users, $THREADS threads, $CONNS connections, $DURATION each" >&2
+warm=$(run_wrk fsplane-warm "http://127.0.0.1:$p1" "$THREADS" "$CONNS" "$DURATION" random)
+base=$(run_wrk fixed-body "http://127.0.0.1:$p2" "$THREADS" "$CONNS" "$DURATION" random)
+misses_after=$(metric user miss)
+
+field() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+echo
+echo "xml-curl benchmark: $USERS extensions, $TRUNKS trunks, PostgreSQL; answer $size bytes; $(nproc) CPUs shared by wrk and the servers"
+printf '%-14s %10s %10s %10s %8s\n' run req/s p50_us p99_us non2xx
+for r in "$cold1" "$cold4" "$warm" "$base"; do
+  printf '%-14s %10s %10s %10s %8s\n' "${r%% *}" "$(field "$r" rps)" "$(field "$r" p50_us)" "$(field "$r" p99_us)" "$(field "$r" non2xx)"
+done
+ratio=$(python3 -c "print(f'{$(field "$warm" rps)/$(field "$base" rps):.2f}')")
+echo
+echo "warm ratio fsplane/fixed: $ratio (target >= 0.8)"
+echo "cold p99: $(field "$cold1" p99_us) us at 1 connection, $(field "$cold4" p99_us) us at 4 (target < 5000 us)"
+echo "cache hits during the cold runs: $cold_hits (must be 0); misses during the warm runs: $((misses_after - misses_before)) (must be 0)"

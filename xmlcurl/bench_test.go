@@ -1,0 +1,94 @@
+package xmlcurl
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/fsplane/fsplane/models"
+	"github.com/fsplane/fsplane/models/modelstest"
+)
+
+// discardWriter is the cheapest http.ResponseWriter, so the benchmarks
+// measure the handler, not httptest's recorder.
+type discardWriter struct {
+	h    http.Header
+	code int
+	n    int
+}
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) WriteHeader(code int)        { w.code = code }
+func (w *discardWriter) Write(p []byte) (int, error) { w.n += len(p); return len(p), nil }
+
+func benchFixture(b *testing.B, backend string, users int) *fixture {
+	f := newFixture(b, backend, Options{})
+	ctx := context.Background()
+	for i := 0; i < users; i++ {
+		if err := f.s.CreateExtension(ctx, &models.Extension{Domain: "127.0.0.1", UserID: fmt.Sprint(1000 + i),
+			Password: ptr(fmt.Sprintf("pw-%d", i)), DisplayName: "User", Context: "default", Enabled: true}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return f
+}
+
+func serveBody(b *testing.B, h *Handler, body string) {
+	r := httptest.NewRequest(http.MethodPost, Path, strings.NewReader(body))
+	r.SetBasicAuth(testBasicUser, testBasicPass)
+	w := &discardWriter{h: http.Header{}}
+	h.ServeHTTP(w, r)
+	if w.code != http.StatusOK || w.n < 500 {
+		b.Fatalf("status %d, %d bytes", w.code, w.n)
+	}
+}
+
+// BenchmarkSipAuthWarm: a REGISTER's lookup answered from the cache.
+func BenchmarkSipAuthWarm(b *testing.B) {
+	f := benchFixture(b, "sqlite", 1)
+	body := capturedBodies(b)["register.txt"][0]
+	serveBody(b, f.h, body)
+	b.ReportAllocs()
+	for b.Loop() {
+		serveBody(b, f.h, body)
+	}
+}
+
+// BenchmarkSipAuthCold: every lookup misses the cache (the user's entry is
+// invalidated first): database query, Fernet decryption, render.
+func BenchmarkSipAuthCold(b *testing.B) {
+	for _, backend := range modelstest.Backends {
+		b.Run(backend, func(b *testing.B) {
+			const users = 200
+			f := benchFixture(b, backend, users)
+			bodies := make([]string, users)
+			for i := range bodies {
+				bodies[i] = sipAuth(fmt.Sprint(1000+i), "127.0.0.1")
+			}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				u := i % users
+				f.h.OnChange(models.ChangeEvent{Kind: models.KindExtension, Name: fmt.Sprintf("%d@127.0.0.1", 1000+u)})
+				serveBody(b, f.h, bodies[u])
+				i++
+			}
+			if f.count(kindUser, resultHit) != 0 {
+				b.Fatal("a cold lookup hit the cache")
+			}
+		})
+	}
+}
+
+func BenchmarkParseRequest(b *testing.B) {
+	body := capturedBodies(b)["register.txt"][0]
+	b.ReportAllocs()
+	for b.Loop() {
+		if r := ParseRequest(body); r.User != "1000" {
+			b.Fatal(r.User)
+		}
+	}
+}
