@@ -1,6 +1,8 @@
 package api
 
 import (
+	"fmt"
+	"net/http"
 	"strconv"
 	"time"
 
@@ -45,7 +47,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 func (m *metrics) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
-		if err := next(c); err != nil {
+		if err := recovered(next, c); err != nil {
 			c.Error(err)
 		}
 		route := c.Path()
@@ -56,4 +58,18 @@ func (m *metrics) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 		m.duration.WithLabelValues(c.Request().Method, route).Observe(time.Since(start).Seconds())
 		return nil
 	}
+}
+
+// recovered runs next and turns a panic into an error, so that it is
+// answered 500 and logged by the error handler like any other failure.
+func recovered(next echo.HandlerFunc, c echo.Context) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if r == http.ErrAbortHandler {
+				panic(r)
+			}
+			err = fmt.Errorf("api: panic in %s %s: %v", c.Request().Method, c.Path(), r)
+		}
+	}()
+	return next(c)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -92,7 +93,7 @@ func (b *openapiBuilder) operation(r route) obj {
 		}
 		params = append(params, obj{"name": q.name, "in": "query", "required": false, "description": q.desc, "schema": sch})
 	}
-	if r.method != http.MethodGet && r.method != http.MethodPost && strings.Contains(r.path, ":") && r.scope != "" {
+	if slices.Contains(r.errors, http.StatusPreconditionFailed) {
 		params = append(params, obj{"name": "If-Match", "in": "header", "required": false,
 			"description": `the ETag ("<version>") you read; 412 when it is no longer current`, "schema": obj{"type": "string"}})
 	}

@@ -140,3 +140,20 @@ func TestInternalErrorsDoNotLeak(t *testing.T) {
 		t.Errorf("405 body %s", m.Body)
 	}
 }
+
+// TestPanicIsAnInternalError: a panicking handler (here a mounted
+// xml-curl handler) is a 500 with nothing of the panic in the answer.
+func TestPanicIsAnInternalError(t *testing.T) {
+	store := modelstest.Open(t, "sqlite", modelstest.Options{})
+	var logs bytes.Buffer
+	e := api.New(api.Options{Store: store, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		XMLCurl: http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("secret-panic-detail") })})
+	rec := httptest.NewRecorder()
+	e.ServeHTTP(rec, httptest.NewRequest("POST", "/api/v1/sip/xml-curl", strings.NewReader("section=directory")))
+	if rec.Code != http.StatusInternalServerError || strings.Contains(rec.Body.String(), "secret-panic-detail") {
+		t.Errorf("%d %s", rec.Code, rec.Body)
+	}
+	if !strings.Contains(logs.String(), "secret-panic-detail") {
+		t.Errorf("panic not logged: %s", logs.String())
+	}
+}
