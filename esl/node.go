@@ -91,13 +91,11 @@ func (n *node) setState(state string) {
 	n.m.met.up.WithLabelValues(n.addr).Set(up)
 }
 
+// setError records the most recent problem; it stays, with its time, until
+// another replaces it (State and Pending say whether the node is fine now).
 func (n *node) setError(err error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if err == nil {
-		n.st.LastError = ""
-		return
-	}
 	n.st.LastError = err.Error()
 	n.st.LastErrorAt = n.now()
 }
@@ -375,7 +373,7 @@ func (n *node) foldOne(ctx context.Context, ev models.ChangeEvent) bool {
 	n.mu.Lock()
 	sw := n.switchname
 	n.mu.Unlock()
-	before := n.plan.size()
+	before := n.plan.touches
 	err := n.plan.add(ev, planEnv{
 		switchname: sw, allowRestart: n.m.opt.AllowRestart,
 		trunkHosts: func(id uint) ([]string, bool, error) {
@@ -394,7 +392,9 @@ func (n *node) foldOne(ctx context.Context, ev models.ChangeEvent) bool {
 		return false
 	}
 	n.report()
-	if n.plan.size() > before {
+	if n.plan.touches > before {
+		// Also when the step was owed already: a burst keeps the window
+		// open until it is over.
 		now := n.now()
 		if n.firstFold.IsZero() {
 			n.firstFold = now
@@ -448,9 +448,10 @@ func (n *node) takeLate() {
 
 // due says whether the plan should run now: after the coalescing window
 // (or its cap), at once for a sync or a late delete, and not before a
-// scheduled retry.
+// scheduled retry. Restarts waiting out a profile's first 10 seconds do not
+// hold anything else back.
 func (n *node) due(now time.Time) bool {
-	if n.plan.empty() || now.Before(n.retryAt) {
+	if !n.runnable(now) || now.Before(n.retryAt) {
 		return false
 	}
 	if n.immediate || !n.retryAt.IsZero() {
@@ -460,19 +461,41 @@ func (n *node) due(now time.Time) bool {
 	return now.Sub(n.lastFold) >= o.CoalesceWindow || now.Sub(n.firstFold) >= o.CoalesceMax
 }
 
+// runnable says whether the plan holds a step that may run now.
+func (n *node) runnable(now time.Time) bool {
+	if n.plan.size() > len(n.plan.restart) {
+		return true
+	}
+	for pr := range n.plan.restart {
+		if t, ok := n.started[pr]; !ok || !now.Before(t.Add(profileMinAge)) {
+			return true
+		}
+	}
+	return false
+}
+
 func (n *node) nextDue(now time.Time) (time.Duration, bool) {
 	if n.plan.empty() {
 		return 0, false
 	}
-	at := n.lastFold.Add(n.m.opt.CoalesceWindow)
-	if capAt := n.firstFold.Add(n.m.opt.CoalesceMax); capAt.Before(at) {
-		at = capAt
-	}
-	if n.immediate {
-		at = now
-	}
-	if n.retryAt.After(at) {
-		at = n.retryAt
+	var at time.Time
+	if !n.runnable(now) {
+		for pr := range n.plan.restart {
+			if t := n.started[pr].Add(profileMinAge); at.IsZero() || t.Before(at) {
+				at = t
+			}
+		}
+	} else {
+		at = n.lastFold.Add(n.m.opt.CoalesceWindow)
+		if capAt := n.firstFold.Add(n.m.opt.CoalesceMax); capAt.Before(at) {
+			at = capAt
+		}
+		if n.immediate {
+			at = now
+		}
+		if n.retryAt.After(at) {
+			at = n.retryAt
+		}
 	}
 	return max(at.Sub(now), time.Millisecond), true
 }
@@ -534,7 +557,7 @@ func isReplyErr(err error) bool {
 
 // execute runs what the plan owes, in dependency order: mod_sofia, profiles,
 // killgw, the wait for deleted registering gateways, rescans, restarts,
-// reloadacl, cache flushes. A step FreeSWITCH refuses stays for a retry
+// cache flushes, reloadacl. A step FreeSWITCH refuses stays for a retry
 // with backoff; a transport error ends the session (the plan survives it).
 func (n *node) execute(ctx context.Context, c *conn) error {
 	p := n.plan
@@ -546,7 +569,6 @@ func (n *node) execute(ctx context.Context, c *conn) error {
 	n.immediate = false
 	var failed []error
 	fail := func(err error) { failed = append(failed, err) }
-	var deferUntil time.Time
 
 	if p.loadSofia {
 		if err := n.ensureSofia(ctx, c); err != nil {
@@ -554,7 +576,7 @@ func (n *node) execute(ctx context.Context, c *conn) error {
 				return err
 			}
 			fail(err)
-			return n.finish(failed, deferUntil)
+			return n.finish(failed)
 		}
 		p.loadSofia = false
 	}
@@ -573,7 +595,7 @@ func (n *node) execute(ctx context.Context, c *conn) error {
 				p.loadSofia = true
 			}
 			fail(err)
-			return n.finish(failed, deferUntil)
+			return n.finish(failed)
 		}
 		for _, pr := range sortedKeys(p.start) {
 			if running[pr] {
@@ -686,8 +708,7 @@ func (n *node) execute(ctx context.Context, c *conn) error {
 
 	for _, pr := range sortedKeys(p.restart) {
 		if t, ok := n.started[pr]; ok && n.now().Before(t.Add(profileMinAge)) {
-			deferUntil = later(deferUntil, t.Add(profileMinAge))
-			continue
+			continue // too young: runnable and nextDue bring it back in time
 		}
 		cmd, _ := profileCmd(opRestart, pr)
 		reply, err := n.do(ctx, c, cmd)
@@ -701,24 +722,12 @@ func (n *node) execute(ctx context.Context, c *conn) error {
 			// FreeSWITCH knows when it started the profile; fsplane did not.
 			at := n.now().Add(time.Duration(waitSeconds(reply))*time.Second + 500*time.Millisecond)
 			n.started[pr] = at.Add(-profileMinAge)
-			deferUntil = later(deferUntil, at)
 		case errors.Is(err, ErrProfileNotRunning):
 			p.start[pr] = true // starting it reads the new bindings
 			delete(p.restart, pr)
 			fail(err)
 		default:
 			fail(err)
-		}
-	}
-
-	if p.reloadACL {
-		if _, err := n.do(ctx, c, fixed(opReloadACL)); err != nil {
-			if !isReplyErr(err) {
-				return err
-			}
-			fail(err)
-		} else {
-			p.reloadACL = false
 		}
 	}
 
@@ -736,31 +745,37 @@ func (n *node) execute(ctx context.Context, c *conn) error {
 		}
 		delete(p.flush, k)
 	}
-	return n.finish(failed, deferUntil)
+	if p.reloadACL {
+		if _, err := n.do(ctx, c, fixed(opReloadACL)); err != nil {
+			if !isReplyErr(err) {
+				return err
+			}
+			fail(err)
+		} else {
+			p.reloadACL = false
+		}
+	}
+
+	return n.finish(failed)
 }
 
-// finish schedules what is left: a retry with backoff after failures, or
-// the end of a profile's first 10 seconds for a deferred restart.
-func (n *node) finish(failed []error, deferUntil time.Time) error {
+// finish schedules what is left: a retry with backoff after failures;
+// restarts deferred by the 10-second rule come back through runnable.
+func (n *node) finish(failed []error) error {
 	now := n.now()
-	switch {
-	case len(failed) > 0:
+	if len(failed) > 0 {
 		err := errors.Join(failed...)
 		n.retryAt = now.Add(n.retry.next())
 		n.setError(err)
 		n.log.Warn("FreeSWITCH refused commands; retrying", "err", err, "retry_at", n.retryAt)
-	case !deferUntil.IsZero():
-		n.retry.reset()
-		n.retryAt = deferUntil
-	default:
+	} else {
 		n.retry.reset()
 		n.retryAt = time.Time{}
 	}
-	if n.plan.empty() {
+	if !n.runnable(now) {
+		// Empty, or only waiting restarts: the next change starts a new
+		// coalescing window.
 		n.firstFold, n.lastFold = time.Time{}, time.Time{}
-		if len(failed) == 0 {
-			n.setError(nil)
-		}
 	}
 	n.setPending()
 	return nil
@@ -845,9 +860,13 @@ func (n *node) gatewayStatus(ctx context.Context, t models.Trunk, cmd command) (
 		n.mu.Lock()
 		g, ok := n.gws[t.Name]
 		n.mu.Unlock()
-		if ok && g.fromEvent {
-			gs.State, gs.Status, gs.Profile, gs.ObservedAt = g.state, g.ping, g.profile, g.at
-			gs.Detail = detail + "; state from the last sofia::gateway_state event"
+		if ok {
+			gs.State, gs.Status, gs.Profile, gs.ObservedAt, gs.Uptime = g.state, g.ping, g.profile, g.at, g.uptime
+			source := "the last query"
+			if g.fromEvent {
+				source = "the last sofia::gateway_state event"
+			}
+			gs.Detail = detail + "; last known state, from " + source
 		} else {
 			gs.State, gs.ObservedAt, gs.Detail = GatewayUnknown, n.now(), detail
 		}
@@ -904,13 +923,6 @@ func (b *backoff) next() time.Duration {
 }
 
 func (b *backoff) reset() { b.n = 0 }
-
-func later(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
-}
 
 func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))

@@ -22,6 +22,7 @@ type plan struct {
 	reloadACL bool
 	flush     map[userKey]bool
 
+	touches int       // steps added or confirmed, counted to keep a burst's window open
 	ids     []uint64  // change events folded in, applied when the plan is empty
 	oldest  time.Time // commit time of the oldest change folded in
 	refused []error   // values that can never be put on a command line
@@ -107,6 +108,7 @@ func (p *plan) addKill(profile, gateway string, wait bool) {
 		p.refused = append(p.refused, invalid(err))
 		return
 	}
+	p.touches++
 	k := p.kill[gateway]
 	if k.profile == "" {
 		k.profile = profile
@@ -120,6 +122,7 @@ func (p *plan) addProfile(set map[string]bool, profile string) {
 		p.refused = append(p.refused, invalid(err))
 		return
 	}
+	p.touches++
 	set[profile] = true
 }
 
@@ -140,6 +143,7 @@ func (p *plan) add(ev models.ChangeEvent, env planEnv) error {
 	case models.KindProviderRange:
 		// acl.conf is fetched at start and on reloadacl only.
 		p.reloadACL = true
+		p.touches++
 	case models.KindExtension:
 		// The directory is fetched per REGISTER, but a cacheable user
 		// stays in FreeSWITCH's cache until flushed.
@@ -243,6 +247,7 @@ func (p *plan) addFlush(userAtDomain string) {
 		p.refused = append(p.refused, err)
 		return
 	}
+	p.touches++
 	p.flush[userKey{u, d}] = true
 }
 

@@ -124,7 +124,10 @@ func TestPlanner(t *testing.T) {
 		{"a burst folds into one rescan per profile", []models.ChangeEvent{
 			trunk(models.OpUpdate, 1), trunk(models.OpUpdate, 1),
 			with(trunk(models.OpUpdate, 1), func(e *models.ChangeEvent) { e.Name = "sipgate" }),
-			with(trunk(models.OpUpdate, 1), func(e *models.ChangeEvent) { e.Name = "einsundeins"; e.OldProfile, e.NewProfile = "internal", "internal" }),
+			with(trunk(models.OpUpdate, 1), func(e *models.ChangeEvent) {
+				e.Name = "einsundeins"
+				e.OldProfile, e.NewProfile = "internal", "internal"
+			}),
 		}, env, wantPlan{kill: map[string]killStep{"plusnet": {profile: "external-ipv4"}, "sipgate": {profile: "external-ipv4"},
 			"einsundeins": {profile: "internal"}}, rescan: []string{"external-ipv4", "internal"}}},
 		{"provider range: reloadacl", []models.ChangeEvent{{Kind: models.KindProviderRange, Op: models.OpCreate, Name: "plusnet"}}, env,
