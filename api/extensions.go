@@ -104,7 +104,7 @@ func validateExtension(e *models.Extension, fe fieldErrors) {
 		}
 	}
 	if e.DisplayName != "" {
-		fe.addErr("display_name", checkSafeValue(e.DisplayName, 128))
+		fe.addErr("display_name", checkDisplayName(e.DisplayName))
 	}
 	if e.CallerID != "" {
 		fe.addErr("caller_id", checkE164(e.CallerID))

@@ -108,6 +108,20 @@ func checkText(s string, max int) error {
 
 // checkSafeValue is for free values that reach FreeSWITCH (display
 // names, sofia params): no whitespace, quotes, XML or '$'.
+// checkDisplayName allows what people call themselves ("Reception Desk",
+// "Müller & Söhne"): it only reaches FreeSWITCH as an XML value, which etree
+// escapes. Line breaks, control characters, '$' (variable expansion) and
+// '\' (escapes) stay out.
+func checkDisplayName(s string) error {
+	if err := checkText(s, 128); err != nil {
+		return err
+	}
+	if strings.ContainsAny(s, "$\\") {
+		return errors.New("must not contain '$' or '\\'")
+	}
+	return nil
+}
+
 func checkSafeValue(s string, max int) error {
 	if err := safeToken(s); err != nil {
 		return err

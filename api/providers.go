@@ -174,6 +174,8 @@ func (in *rangeIn) apply(r *models.ProviderRange) {
 func validateRange(r *models.ProviderRange, fe fieldErrors) {
 	if err := checkRe(slugRe, "provider name", r.Provider); err != nil {
 		fe.addErr("provider", err)
+	} else if err := firewall.ValidateProvider(r.Provider); err != nil {
+		fe.addErr("provider", err) // e.g. the firewall's reserved "general"
 	}
 	if pfx, err := firewall.NormalizeCIDR(r.CIDR); err != nil {
 		fe.addErr("cidr", err)

@@ -58,6 +58,11 @@ func TestProvidersAndRanges(t *testing.T) {
 			}
 		}
 		ev.do("POST", "/api/v1/providers/Bad%20Name/ranges", w, map[string]any{"cidr": "192.0.2.0/24"}).want(t, http.StatusUnprocessableEntity)
+		// "general" names the firewall's rules from profile settings.
+		gen := ev.do("POST", "/api/v1/providers/general/ranges", w, map[string]any{"cidr": "192.0.2.0/24"}).want(t, http.StatusUnprocessableEntity)
+		if f := gen.Fields(t)["provider"]; !strings.Contains(f, "reserved") {
+			t.Errorf("reserved provider name: %v", gen.Fields(t))
+		}
 		ev.do("GET", "/api/v1/providers/Bad%20Name/ranges", rd, nil).want(t, http.StatusUnprocessableEntity)
 
 		lr := ev.do("GET", base, rd, nil).want(t, http.StatusOK).JSON(t)
