@@ -21,13 +21,13 @@ import (
 
 // world is a store with the runbook's data, wired to a bus as serve does.
 type world struct {
-	t     *testing.T
+	t     testing.TB
 	store *models.Store
 	bus   *events.Bus
 	ctx   context.Context
 }
 
-func newWorld(t *testing.T, backend string) *world {
+func newWorld(t testing.TB, backend string) *world {
 	t.Helper()
 	bus := &events.Bus{}
 	s := modelstest.Open(t, backend, modelstest.Options{OnCommit: bus.Publish})
@@ -144,7 +144,7 @@ func (w *world) run(opt esl.Options) (m *esl.Manager, stop func()) {
 
 // waitFor polls cond until it holds; the limit is generous and only stops
 // a broken test from running forever.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {
@@ -156,7 +156,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // waitCmd waits until srv has received line at least n times.
-func waitCmd(t *testing.T, srv *esltest.Server, line string, n int) {
+func waitCmd(t testing.TB, srv *esltest.Server, line string, n int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -166,7 +166,7 @@ func waitCmd(t *testing.T, srv *esltest.Server, line string, n int) {
 }
 
 // synced waits for a node's first sync to finish (its reloadacl).
-func synced(t *testing.T, srv *esltest.Server) {
+func synced(t testing.TB, srv *esltest.Server) {
 	t.Helper()
 	waitCmd(t, srv, "api reloadacl", 1)
 }

@@ -17,7 +17,7 @@ import (
 	"github.com/fsplane/fsplane/models/modelstest"
 )
 
-func runbookServer(t *testing.T, opt esltest.Options) *esltest.Server {
+func runbookServer(t testing.TB, opt esltest.Options) *esltest.Server {
 	if opt.Profiles == nil && !opt.SofiaMissing {
 		opt.Profiles = []string{"external-ipv4", "internal"}
 	}

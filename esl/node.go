@@ -876,7 +876,9 @@ func (n *node) gatewayStatus(ctx context.Context, t models.Trunk, cmd command) (
 	if c == nil {
 		return fromCache("node not connected"), true
 	}
-	qctx, cancel := context.WithTimeout(ctx, n.m.opt.HealthTimeout)
+	// The caller going away must not abort the command mid-flight: that
+	// would drop the node's connection (and resync it).
+	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.m.opt.HealthTimeout)
 	defer cancel()
 	reply, err := n.doCtx(qctx, c, cmd)
 	if err != nil {

@@ -1,0 +1,76 @@
+package esl
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fsplane/fsplane/models"
+	"github.com/fsplane/fsplane/models/modelstest"
+)
+
+type offsetClock struct{ off atomic.Int64 }
+
+func (c *offsetClock) now() time.Time { return time.Now().Add(time.Duration(c.off.Load())) }
+
+// On PostgreSQL a transaction can take change ID n and commit after n+1:
+// the cursor must not move past n until it turns up (or is overdue, i.e.
+// rolled back).
+func TestCursorWaitsForMissingChangeIDs(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, backend string) {
+		s := modelstest.Open(t, backend, modelstest.Options{})
+		ctx := context.Background()
+		clk := &offsetClock{}
+		m, err := New(Options{Store: s, Password: "ClueCon", Nodes: []string{"fs1:8021"}, Clock: clk.now, GapGrace: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := m.nodes[0]
+		commit := func(id uint64) {
+			t.Helper()
+			ev := models.ChangeEvent{ID: id, At: time.Now().UTC(), Kind: models.KindProviderRange, Op: models.OpCreate, Name: "plusnet"}
+			if err := s.DB().Create(&ev).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
+		applied := func() { n.plan = newPlan(); n.advance(ctx) } // as if FreeSWITCH confirmed everything
+		cursor := func(want uint64) {
+			t.Helper()
+			id, _, err := s.ESLCursor(ctx, "fs1:8021")
+			if err != nil || id != want || n.durable != want {
+				t.Fatalf("cursor %d (in memory %d), want %d: %v", id, n.durable, want, err)
+			}
+		}
+
+		commit(1)
+		if err := n.loadCursor(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cursor(1)
+		commit(2)
+		commit(4) // 3 is still in flight
+		n.fold(ctx)
+		if !n.plan.reloadACL || n.maxSeen != 4 || len(n.missing) != 1 {
+			t.Fatalf("after fold: maxSeen %d missing %v plan %+v", n.maxSeen, n.missing, n.plan)
+		}
+		applied()
+		cursor(2)
+
+		commit(3) // the late commit
+		n.fold(ctx)
+		if !n.plan.reloadACL || len(n.missing) != 0 {
+			t.Fatalf("the late change was not folded: missing %v", n.missing)
+		}
+		applied()
+		cursor(4)
+
+		commit(6) // 5 rolled back: never turns up
+		n.fold(ctx)
+		applied()
+		cursor(4)
+		clk.off.Add(int64(2 * time.Minute))
+		applied()
+		cursor(6)
+	})
+}
