@@ -103,8 +103,8 @@ func (w *world) barrier() {
 func fast(w *world, nodes ...string) esl.Options {
 	return esl.Options{
 		Nodes: nodes, Password: "ClueCon", Store: w.store,
-		DialTimeout: time.Second, AuthTimeout: 500 * time.Millisecond, CommandTimeout: 2 * time.Second,
-		HealthInterval: 100 * time.Millisecond, HealthTimeout: 500 * time.Millisecond,
+		DialTimeout: time.Second, AuthTimeout: time.Second, CommandTimeout: 3 * time.Second,
+		HealthInterval: 100 * time.Millisecond, HealthTimeout: time.Second,
 		BackoffMin: 10 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
 		CoalesceWindow: 20 * time.Millisecond, CoalesceMax: 500 * time.Millisecond,
 		DeleteWait: 3 * time.Second,
