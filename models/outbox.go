@@ -71,3 +71,14 @@ func (s *Store) ESLCursors(ctx context.Context) ([]ESLCursor, error) {
 	var out []ESLCursor
 	return out, s.db.WithContext(ctx).Order("node").Find(&out).Error
 }
+
+// ChangesIn returns the change events with these IDs that exist, oldest
+// first: a consumer that saw a gap in the IDs (a PostgreSQL transaction that
+// took its ID before a later one committed) asks for the missing ones.
+func (s *Store) ChangesIn(ctx context.Context, ids []uint64) ([]ChangeEvent, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	var out []ChangeEvent
+	return out, s.db.WithContext(ctx).Where("id IN ?", ids).Order("id").Find(&out).Error
+}
