@@ -1,13 +1,17 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/beevik/etree"
+
+	"github.com/fsplane/fsplane/esl/esltest"
 )
 
 func do(t *testing.T, method, url, token, contentType, body string) (int, string) {
@@ -114,5 +118,74 @@ func TestServeWiresAPIToXMLCurl(t *testing.T) {
 	code, body = do(t, http.MethodGet, base+"/metrics", "", "", "")
 	if code != http.StatusOK || !strings.Contains(body, "fsplane_") {
 		t.Fatalf("/metrics: %d", code)
+	}
+}
+
+// The ESL wiring of serve: a FreeSWITCH that starts without its profiles is
+// brought up to date on connect, a trunk created through the API becomes a
+// rescan on the node, and readiness and /api/v1/esl/nodes show the node.
+func TestServeWiresAPIToESL(t *testing.T) {
+	fs := esltest.Start(t, esltest.Options{Password: "s3cret-esl"})
+	env := map[string]string{
+		"FSPLANE_DATA_DIR":      t.TempDir(),
+		"FSPLANE_EXTERNAL_IPV4": "46.4.96.105",
+		"FSPLANE_EXTERNAL_IPV6": "2a01:4f8:140:829d::2",
+		"FSPLANE_ESL_NODES":     fs.Addr(),
+		"FSPLANE_ESL_PASSWORD":  "s3cret-esl",
+	}
+	addr, stderr, _ := startServe(t, env)
+	token := tokenRe.FindString(stderr.String())
+	base := "http://" + addr
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// Sync on connect: the seeded profiles are started, the ACL reloaded.
+	if err := fs.Wait(ctx, func(s *esltest.Server) bool {
+		return s.Count("api sofia profile internal start") == 1 && s.Count("api sofia profile external-ipv4 start") == 1 &&
+			s.Count("api reloadacl") >= 1
+	}); err != nil {
+		t.Fatalf("no start-up sync: %v\n%v", err, fs.Commands())
+	}
+
+	code, body := do(t, http.MethodPost, base+"/api/v1/sip/trunks", token, "application/json",
+		`{"preset":"plusnet","name":"plusnet","numbers":["+493455667290"]}`)
+	if code != http.StatusCreated {
+		t.Fatalf("create trunk: %d %s", code, body)
+	}
+	if err := fs.Wait(ctx, func(s *esltest.Server) bool {
+		return s.Count("api sofia profile external-ipv4 rescan") >= 1
+	}); err != nil {
+		t.Fatalf("the new trunk did not become a rescan: %v\n%v", err, fs.Commands())
+	}
+	for _, c := range fs.Commands() {
+		if strings.Contains(c, "s3cret-esl") && !strings.HasPrefix(c, "auth ") {
+			t.Fatalf("the ESL password leaked into a command: %q", c)
+		}
+	}
+
+	code, body = do(t, http.MethodGet, base+"/api/v1/esl/nodes", token, "", "")
+	if code != http.StatusOK || !strings.Contains(body, fs.Addr()) || !strings.Contains(body, `"connected"`) {
+		t.Fatalf("esl nodes: %d %s", code, body)
+	}
+	code, body = do(t, http.MethodGet, base+"/readyz", "", "", "")
+	if code != http.StatusOK || !strings.Contains(body, `"freeswitch"`) {
+		t.Fatalf("readyz: %d %s", code, body)
+	}
+	if strings.Contains(stderr.String(), "s3cret-esl") {
+		t.Fatal("the ESL password is in the log")
+	}
+
+	// FreeSWITCH away: fsplane stays ready (degraded), never down.
+	fs.Kill()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		code, body = do(t, http.MethodGet, base+"/readyz", "", "", "")
+		if strings.Contains(body, `"degraded"`) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if code != http.StatusOK || !strings.Contains(body, `"degraded"`) {
+		t.Fatalf("readyz with FreeSWITCH gone: %d %s", code, body)
 	}
 }

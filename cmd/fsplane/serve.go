@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/fsplane/fsplane/api"
 	"github.com/fsplane/fsplane/auth"
+	"github.com/fsplane/fsplane/esl"
 	"github.com/fsplane/fsplane/events"
 	"github.com/fsplane/fsplane/models"
 	"github.com/fsplane/fsplane/providers"
@@ -101,8 +103,25 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 		go func() { defer bg.Done(); bus.Follow(bgctx, s, last, time.Second) }()
 	}
 
+	var eslView api.ESL
+	if len(a.cfg.ESLNodes) > 0 {
+		m, err := esl.New(esl.Options{
+			Nodes: a.cfg.ESLNodes, Password: a.cfg.ESLPassword, Store: s,
+			Logger: a.log.With("component", "esl"), Registerer: reg, AllowRestart: a.cfg.ESLAllowRestart,
+		})
+		if err != nil {
+			return err
+		}
+		bus.Subscribe(m.OnChange)
+		bg.Add(1)
+		go func() { defer bg.Done(); _ = m.Run(bgctx) }()
+		eslView = m
+		checks["freeswitch"] = func(context.Context) api.CheckResult { return eslReadiness(m.Nodes()) }
+	}
+
 	apiHandler := api.New(api.Options{
 		Store: s, Logger: a.log.With("component", "api"), XMLCurl: xc, Checks: checks, Registerer: reg,
+		ESL: eslView,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -183,4 +202,25 @@ func tokenScopes(s *models.Store) func(context.Context, string) ([]string, error
 		}
 		return t.Scopes, nil
 	}
+}
+
+// eslReadiness folds the nodes into one readiness answer: degraded while
+// any node is not connected or has commands pending, never down. A
+// FreeSWITCH that is starting needs xml-curl from us before its event
+// socket answers; a readiness probe that took fsplane out of a load
+// balancer then would deadlock the start (the runbook's start-up race).
+func eslReadiness(nodes []esl.NodeStatus) api.CheckResult {
+	var problems []string
+	for _, n := range nodes {
+		switch {
+		case n.State != esl.StateConnected:
+			problems = append(problems, fmt.Sprintf("%s: %s", n.Node, n.State))
+		case n.Pending > 0:
+			problems = append(problems, fmt.Sprintf("%s: %d commands pending", n.Node, n.Pending))
+		}
+	}
+	if len(problems) > 0 {
+		return api.CheckResult{Status: "degraded", Detail: strings.Join(problems, "; ")}
+	}
+	return api.CheckResult{Status: "ok"}
 }
