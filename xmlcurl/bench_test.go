@@ -24,7 +24,7 @@ func (w *discardWriter) Header() http.Header         { return w.h }
 func (w *discardWriter) WriteHeader(code int)        { w.code = code }
 func (w *discardWriter) Write(p []byte) (int, error) { w.n += len(p); return len(p), nil }
 
-func benchFixture(b *testing.B, backend string, users int) *fixture {
+func benchFixture(b testing.TB, backend string, users int) *fixture {
 	f := newFixture(b, backend, Options{})
 	ctx := context.Background()
 	for i := 0; i < users; i++ {

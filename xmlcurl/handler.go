@@ -153,8 +153,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr["Content-Length"] = []string{strconv.Itoa(len(out))}
 	w.WriteHeader(status)
 	_, _ = w.Write(out)
-	h.m.requests.WithLabelValues(kind, result).Inc()
-	h.m.duration.WithLabelValues(kind).Observe(time.Since(start).Seconds())
+	h.m.observe(kind, result, time.Since(start))
 }
 
 func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (string, error) {

@@ -1,6 +1,8 @@
 package xmlcurl
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
@@ -30,11 +32,35 @@ type metrics struct {
 	duration *prometheus.HistogramVec
 	skipped  *prometheus.CounterVec
 	degraded prometheus.Gauge
+
+	// The children of the hot path, resolved once: WithLabelValues hashes
+	// and locks on every call. Read-only after newMetrics.
+	counters  map[[2]string]prometheus.Counter
+	observers map[string]prometheus.Observer
+}
+
+var (
+	allKinds   = []string{kindSofia, kindACL, kindGateways, kindUser, kindOther, kindDenied}
+	allResults = []string{resultHit, resultMiss, resultStale, resultError, resultNotFound, resultDenied}
+)
+
+// observe counts one answer and its duration.
+func (m *metrics) observe(kind, result string, d time.Duration) {
+	c, ok := m.counters[[2]string{kind, result}]
+	if !ok {
+		c = m.requests.WithLabelValues(kind, result)
+	}
+	c.Inc()
+	o, ok := m.observers[kind]
+	if !ok {
+		o = m.duration.WithLabelValues(kind)
+	}
+	o.Observe(d.Seconds())
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	f := promauto.With(reg) // a nil Registerer makes unregistered collectors
-	return &metrics{
+	m := &metrics{
 		requests: f.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "fsplane", Subsystem: "xmlcurl", Name: "requests_total",
 			Help: "mod_xml_curl requests by answer kind and how the answer was produced.",
@@ -52,5 +78,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: "fsplane", Subsystem: "xmlcurl", Name: "degraded",
 			Help: "1 while the database is unreachable and answers come from the last good renders.",
 		}),
+		counters:  map[[2]string]prometheus.Counter{},
+		observers: map[string]prometheus.Observer{},
 	}
+	for _, k := range allKinds {
+		m.observers[k] = m.duration.WithLabelValues(k)
+		for _, r := range allResults {
+			m.counters[[2]string{k, r}] = m.requests.WithLabelValues(k, r)
+		}
+	}
+	return m
 }

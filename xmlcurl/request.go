@@ -98,17 +98,22 @@ func ParseRequest(body string) Request {
 
 // lastIndex is strings.LastIndex by forward search: the pattern usually
 // occurs once, near the start, and forward Index is vectorised where
-// LastIndex is not (it was half the cost of a parse).
+// LastIndex is not. sep must start with '&'; the search is for the rest,
+// whose first byte is rarer than '&' in a form body, and checks the '&'.
 func lastIndex(s, sep string) int {
 	last := -1
-	for off := 0; ; {
-		i := strings.Index(s[off:], sep)
+	body := sep[1:]
+	for off := 1; off <= len(s); {
+		i := strings.Index(s[off:], body)
 		if i < 0 {
 			return last
 		}
-		last = off + i
-		off = last + 1
+		if p := off + i - 1; s[p] == '&' {
+			last = p
+		}
+		off += i + 1
 	}
+	return last
 }
 
 func cutAt(s, sep string) (before, after string, ok bool) {
@@ -119,24 +124,46 @@ func cutAt(s, sep string) (before, after string, ok bool) {
 	return s[:i], s[i+len(sep):], true
 }
 
-// scanTail fills the typed fields from the encoded tail in one pass,
-// decoding only the values it keeps.
+// scanTail fills the typed fields from the encoded tail: for each, the
+// value of the last "name=" piece, decoded. One pass that looks at each
+// piece's first byte; TestScanTailMatchesPairs holds it to eachPair's
+// semantics.
 func (r *Request) scanTail() {
 	var action, purpose, profile, user, domain string
-	eachPair(r.tail, func(name, raw string) {
-		switch name {
-		case paramAction:
-			action = raw
-		case paramPurpose:
-			purpose = raw
-		case paramProfile:
-			profile = raw
-		case paramUser:
-			user = raw
-		case paramDomain:
-			domain = raw
+	s := r.tail
+	for p := 0; p < len(s); {
+		end := strings.IndexByte(s[p:], '&')
+		if end < 0 {
+			end = len(s)
+		} else {
+			end += p
 		}
-	})
+		piece := s[p:end]
+		p = end + 1
+		if piece == "" {
+			continue
+		}
+		switch piece[0] {
+		case 'a':
+			if v, ok := strings.CutPrefix(piece, paramAction+"="); ok {
+				action = v
+			}
+		case 'p':
+			if v, ok := strings.CutPrefix(piece, paramPurpose+"="); ok {
+				purpose = v
+			} else if v, ok := strings.CutPrefix(piece, paramProfile+"="); ok {
+				profile = v
+			}
+		case 'u':
+			if v, ok := strings.CutPrefix(piece, paramUser+"="); ok {
+				user = v
+			}
+		case 'd':
+			if v, ok := strings.CutPrefix(piece, paramDomain+"="); ok {
+				domain = v
+			}
+		}
+	}
 	r.Action, r.Purpose, r.Profile = unescape(action), unescape(purpose), unescape(profile)
 	r.User, r.Domain = unescape(user), unescape(domain)
 }

@@ -266,9 +266,28 @@ func TestUnescapeInvertsEscape(t *testing.T) {
 func TestLastIndex(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		s := rapid.StringOf(rapid.SampledFrom([]rune("ab&"))).Draw(t, "s")
-		sep := rapid.SampledFrom([]string{"a", "&a", "a&a", "&&"}).Draw(t, "sep")
+		sep := rapid.SampledFrom([]string{"&", "&a", "&a&a", "&&", "&ab"}).Draw(t, "sep")
 		if got, want := lastIndex(s, sep), strings.LastIndex(s, sep); got != want {
 			t.Fatalf("lastIndex(%q, %q) = %d, want %d", s, sep, got, want)
+		}
+	})
+}
+
+// TestScanTailMatchesPairs holds the fast field search to the plain
+// split-on-'&' semantics: the last "name=value" piece wins.
+func TestScanTailMatchesPairs(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		piece := rapid.SampledFrom([]string{"user", "domain", "x_user", "user_x", "=", "&", "a", "%41", "userdomain", "action", "purpose", "profile", "&&", "=="})
+		s := strings.Join(rapid.SliceOfN(piece, 0, 16).Draw(t, "pieces"), "")
+		want := map[string]string{}
+		eachPair(s, func(name, raw string) { want[name] = unescape(raw) })
+		r := Request{tail: s}
+		r.scanTail()
+		got := map[string]string{paramAction: r.Action, paramPurpose: r.Purpose, paramProfile: r.Profile, paramUser: r.User, paramDomain: r.Domain}
+		for name, v := range got {
+			if v != want[name] {
+				t.Fatalf("scanTail(%q): %s = %q, want %q", s, name, v, want[name])
+			}
 		}
 	})
 }

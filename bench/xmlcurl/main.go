@@ -6,6 +6,12 @@
 //	xmlcurl-bench seed  -users 100000 -trunks 50   (DATABASE_URL, FSPLANE_FERNET_KEYS)
 //	xmlcurl-bench warm  -url http://127.0.0.1:8001 -users 100000 -auth user:pass
 //	xmlcurl-bench fixed -listen 127.0.0.1:8002 -size 812
+//	xmlcurl-bench handler -listen 127.0.0.1:8003 -auth user:pass   (DATABASE_URL, FSPLANE_FERNET_KEYS)
+//
+// handler serves xmlcurl.Handler alone on a bare net/http server, the
+// same server the fixed baseline uses: set against `fsplane serve` it
+// separates the handler's cost from the platform's (echo, middleware,
+// timeouts, background work).
 package main
 
 import (
@@ -25,6 +31,7 @@ import (
 	"github.com/fsplane/fsplane/models"
 	"github.com/fsplane/fsplane/providers"
 	"github.com/fsplane/fsplane/secrets"
+	"github.com/fsplane/fsplane/xmlcurl"
 )
 
 // Domain and first user id of the seeded extensions; sipauth.lua uses the
@@ -47,6 +54,8 @@ func main() {
 		err = warm(os.Args[2:])
 	case "fixed":
 		err = fixed(os.Args[2:])
+	case "handler":
+		err = handler(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -210,6 +219,30 @@ func fixed(args []string) error {
 	})
 	srv := &http.Server{Addr: *listen, Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	err := srv.ListenAndServe()
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+func handler(args []string) error {
+	fs := flag.NewFlagSet("handler", flag.ExitOnError)
+	listen := fs.String("listen", "127.0.0.1:8003", "address")
+	creds := fs.String("auth", "", "Basic user:password")
+	_ = fs.Parse(args)
+	user, pass, _ := strings.Cut(*creds, ":")
+	kr, err := secrets.Parse(strings.Split(os.Getenv("FSPLANE_FERNET_KEYS"), ",")...)
+	if err != nil {
+		return fmt.Errorf("FSPLANE_FERNET_KEYS: %w", err)
+	}
+	s, err := models.Open(context.Background(), models.Config{DatabaseURL: os.Getenv("DATABASE_URL"), Keys: kr})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	h := xmlcurl.New(xmlcurl.Options{Store: s, BasicUser: user, BasicPassword: pass})
+	srv := &http.Server{Addr: *listen, Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	err = srv.ListenAndServe()
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
