@@ -49,7 +49,7 @@ const (
 	// dbTimeout bounds one answer's database work, well inside the
 	// timeout freeswitch-config sets, so that a stuck database yields the
 	// last good render before FreeSWITCH gives up.
-	dbTimeout = 1500 * time.Millisecond
+	dbTimeout = 2 * time.Second
 	// maxUsers bounds the cached directory users (about 1 KiB each).
 	maxUsers = 200_000
 	// carrierUser owns the <gateways> in a gateways answer; sofia reads
@@ -142,7 +142,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		var err error
 		if body, err = h.readBody(w, r); err != nil {
-			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+			if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+				http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+				return
+			}
+			http.Error(w, "cannot read the request body", http.StatusBadRequest)
 			return
 		}
 	}

@@ -15,7 +15,7 @@ const Path = "/api/v1/sip/xml-curl"
 // BindingTimeout is the timeout freeswitch-config puts into the binding, in
 // seconds. mod_xml_curl's default is 0, wait forever, and sofia serialises
 // registrations behind a slow lookup; the handler's own database deadline
-// (1.5 s) stays inside it, so a stuck database still yields an answer.
+// (2 s) stays inside it, so a stuck database still yields an answer.
 const BindingTimeout = 3
 
 // Binding describes how FreeSWITCH reaches this backend.

@@ -160,7 +160,9 @@ func warm(args []string) error {
 	url := fs.String("url", "http://127.0.0.1:8001", "fsplane base URL")
 	users := fs.Int("users", 100000, "users to look up")
 	creds := fs.String("auth", "", "Basic user:password")
-	workers := fs.Int("workers", 8, "concurrent requests")
+	// Two workers: models' PostgreSQL pool keeps two idle connections, and
+	// more concurrent cold lookups make it open and close one per request.
+	workers := fs.Int("workers", 2, "concurrent requests")
 	_ = fs.Parse(args)
 	authz := "Basic " + base64.StdEncoding.EncodeToString([]byte(*creds))
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *workers}, Timeout: 10 * time.Second}
@@ -190,6 +192,7 @@ func warm(args []string) error {
 				b, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
 				if resp.StatusCode != 200 || !strings.Contains(string(b), `<user id="`+user+`"`) {
+					firstErr.CompareAndSwap(nil, fmt.Errorf("user %s: HTTP %d: %.200s", user, resp.StatusCode, b))
 					bad.Add(1)
 				}
 			}

@@ -38,8 +38,13 @@ here="$root/bench/xmlcurl"
 work=$(mktemp -d /tmp/xmlcurl-bench.XXXXXX)
 pids=()
 cleanup() {
+  local rc=$?
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  if [ "$rc" != 0 ] && [ -f "$work/serve.log" ]; then
+    cp "$work/serve.log" /tmp/xmlcurl-bench-serve.log
+    echo "run.sh: failed; fsplane's log is in /tmp/xmlcurl-bench-serve.log" >&2
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
