@@ -144,6 +144,14 @@ func TestRequestLimits(t *testing.T) {
 	if code, _ := f.post(t, big); code != http.StatusRequestEntityTooLarge {
 		t.Fatalf("oversized body: %d", code)
 	}
+	// A body that breaks off is a bad request, not an oversized one.
+	r = httptest.NewRequest(http.MethodPost, Path, io.MultiReader(strings.NewReader("hostname=vm"), errReader{}))
+	r.SetBasicAuth(testBasicUser, testBasicPass)
+	w = httptest.NewRecorder()
+	f.h.ServeHTTP(w, r)
+	if w.Code != http.StatusBadRequest {
+		t.Fatalf("broken body: %d", w.Code)
+	}
 	// GET with the form in the query (mod_xml_curl's method=GET style).
 	r = httptest.NewRequest(http.MethodGet, Path+"?"+configReq("post_load_switch.conf"), nil)
 	r.SetBasicAuth(testBasicUser, testBasicPass)
@@ -322,3 +330,7 @@ func TestMetricsRegistered(t *testing.T) {
 		}
 	}
 }
+
+type errReader struct{}
+
+func (errReader) Read([]byte) (int, error) { return 0, errors.New("connection reset") }
