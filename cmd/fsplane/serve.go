@@ -125,6 +125,10 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 	})
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	// FreeSWITCH's hot path skips echo's routing and the API middleware:
+	// xml-curl authenticates and measures itself (measured: the warm
+	// sip_auth rate goes from 0.64-0.80 to 0.81 of a bare net/http server).
+	mux.Handle("POST "+xmlcurl.Path, xc)
 	mux.Handle("/", apiHandler)
 	var handler http.Handler = mux
 
