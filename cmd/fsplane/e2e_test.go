@@ -14,7 +14,7 @@ import (
 	"github.com/fsplane/fsplane/esl/esltest"
 )
 
-func do(t *testing.T, method, url, token, contentType, body string) (int, string) {
+func do(t testing.TB, method, url, token, contentType, body string) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {

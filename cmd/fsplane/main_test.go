@@ -44,7 +44,7 @@ func envOf(m map[string]string) func(string) string {
 
 // startServe runs `fsplane serve` until the test ends and returns its
 // address and stderr.
-func startServe(t *testing.T, env map[string]string, args ...string) (string, *syncBuffer, func() int) {
+func startServe(t testing.TB, env map[string]string, args ...string) (string, *syncBuffer, func() int) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	stderr := &syncBuffer{}
