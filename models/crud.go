@@ -172,6 +172,18 @@ func update[T any, P interface {
 		if c, ok := any(old).(interface{ created() time.Time }); ok {
 			created = c.created()
 		}
+		// An update that changes nothing is no change: no new version (which
+		// would fail other clients' If-Match for nothing), no event, no audit.
+		r.setMeta(old.rowID(), expect, created)
+		if plain, _ := r.secret(); plain == nil {
+			same, err := diff(old, r, tx.NamingStrategy)
+			if err != nil {
+				return nil, err
+			}
+			if len(same) == 0 {
+				return nil, nil
+			}
+		}
 		r.setMeta(old.rowID(), expect+1, created)
 		res := tx.Model(P(new(T))).Where("id = ? AND version = ?", old.rowID(), expect).
 			Select("*").Omit("id", "created_at").Updates(r)

@@ -148,3 +148,31 @@ func TestPasswordSealedAndKeptOnUpdate(t *testing.T) {
 		}
 	})
 }
+
+func TestUpdateWithoutChangeIsNoChange(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, backend string) {
+		rec := &recorder{}
+		s := modelstest.Open(t, backend, modelstest.Options{OnCommit: rec.add})
+		ctx := context.Background()
+		tr := plusnet()
+		if err := s.CreateTrunk(ctx, tr); err != nil {
+			t.Fatal(err)
+		}
+		same, _ := s.GetTrunk(ctx, tr.ID)
+		same.Numbers = models.StringList{"+493455667290"} // equal value, new slice
+		if err := s.UpdateTrunk(ctx, same); err != nil {
+			t.Fatal(err)
+		}
+		if same.Version != 1 || len(rec.all()) != 1 {
+			t.Fatalf("a no-op update bumped the version to %d or emitted events: %+v", same.Version, rec.all())
+		}
+		if audit, _ := s.ListAudit(ctx, 0, 10); len(audit) != 1 {
+			t.Fatalf("a no-op update was audited: %+v", audit)
+		}
+		// A stale version is still refused, change or not.
+		same.Version = 0
+		if err := s.UpdateTrunk(ctx, same); !errors.Is(err, models.ErrConflict) {
+			t.Fatalf("stale no-op update: %v", err)
+		}
+	})
+}
