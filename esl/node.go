@@ -211,7 +211,7 @@ func (n *node) connect(ctx context.Context) (*conn, error) {
 	}
 	cctx, cancel := context.WithTimeout(ctx, o.CommandTimeout)
 	defer cancel()
-	reply, err := c.Command(cctx, "event plain CUSTOM sofia::gateway_state sofia::gateway_delete sofia::gateway_add")
+	reply, err := c.subscribe(cctx, "sofia::gateway_state", "sofia::gateway_delete", "sofia::gateway_add")
 	if err == nil && !strings.HasPrefix(reply, "+OK") {
 		err = &ReplyError{Command: "event plain CUSTOM …", Reply: reply, Kind: ErrCommandFailed}
 	}
@@ -811,8 +811,8 @@ func (n *node) cancelDelete(gateway string) {
 	delete(n.waiters, gateway)
 }
 
-// handleEvent runs on the connection's reader, in FreeSWITCH's order; it
-// must not block.
+// handleEvent runs on the connection's event dispatcher, in FreeSWITCH's
+// order; it must not block.
 func (n *node) handleEvent(ev Event) {
 	sub := ev.Subclass()
 	n.m.met.events.WithLabelValues(n.addr, sub).Inc()
