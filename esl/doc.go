@@ -71,18 +71,68 @@
 // half-dead connection. Panics in a node's loop or reader are recovered,
 // counted and end only that connection.
 //
-// The event socket is spoken directly (conn.go, wire.go) rather than through
-// github.com/percipia/eslgo v1.5.0, which cannot be made safe from outside:
-// its Dial waits for the auth/request greeting on a bare channel receive
-// (inbound.go:55) that no context or deadline reaches, so a silent server or
-// a rude rejection (for which it has no channel, ending its receive loop)
-// blocks it forever and leaks the socket; its receive loop sends on the
-// response channel map outside the lock that Close takes (connection.go:299,
-// the EOF branch of receiveLoop: issue #46), a panic on a goroutine the
-// caller cannot recover; it delivers each event on its own goroutine, losing
-// their order; and it cannot be handed a net.Conn to work around any of
-// this. The protocol is small: frames of "Name: value" lines and a
-// Content-Length body (mod_event_socket.c).
+// # eslgo, and what stands in front of it
+//
+// Commands, replies, authentication and event parsing go through
+// github.com/percipia/eslgo v1.5.0 (the library fsplane is built on, and
+// the only version the module proxy serves). eslgo dials an address itself
+// and cannot be handed a connection, so fsplane puts a relay between it and
+// FreeSWITCH: fsplane dials FreeSWITCH, reads the greeting, then lets eslgo
+// dial a unix socket in a fresh 0700 directory (nobody else can take that
+// one connection, as anyone could take a loopback port), replays the
+// greeting to it and relays whole frames both ways. The relay costs two
+// local socket hops per command (about 60 µs; BenchmarkAPIRoundTrip). What
+// it works around, in eslgo's files:
+//
+//   - Dial (inbound.go:47) net.Dials without a timeout (:48) and then waits
+//     for auth/request on a bare channel receive (:55) that no deadline
+//     reaches; a text/rude-rejection has no channel at all
+//     (connection.go:345 ends its receive loop, :310). fsplane dials with
+//     DialTimeout and reads the greeting itself within AuthTimeout, so a
+//     silent server times out and a rejection fails at once; eslgo then
+//     gets its greeting at once, and its auth is bounded by AuthTimeout
+//     (:56) and by the context fsplane gives it.
+//   - SendCommand (connection.go:123) takes whichever reply arrives next
+//     (:156-171): commands are serialised, each with a deadline; one that
+//     misses it ends the connection. The relay also counts replies against
+//     commands: one nobody asked for is a protocol error.
+//   - IsOk (response.go:63) checks only a leading "+OK", and GetHeader
+//     URL-decodes a reply, giving "" for one that does not decode (:93):
+//     replies are checked by this package on the raw body and header
+//     ("Reload XML [Success]", "Invalid Profile", ...).
+//   - A frame eslgo has no channel for ends its receive loop without a word
+//     (connection.go:345, :310), an auth/request after the greeting makes
+//     its authLoop send a command of its own (inbound.go:90), a negative
+//     Content-Length panics its goroutines (response.go:52, event.go:52),
+//     and an event it cannot parse it drops (event.go:39). The relay
+//     forwards only replies and plain events that eslgo's own parser
+//     accepts; a disconnect notice, a rejection or a broken frame end the
+//     connection in the relay, with the reason kept for Err.
+//   - eslgo calls each event listener on a goroutine of its own
+//     (connection.go:211), losing their order. The relay notes each event's
+//     Event-Sequence as it forwards it; a sequencer hands the events to the
+//     node in that order (an event eslgo lost anyway, which it does only
+//     when its event loop stalls for 5 s, connection.go:332, is given up
+//     after 6 s). A full backlog holds the relay back, never eslgo's loops.
+//   - eslgo's Close is unsafe after a successful Dial: it empties its
+//     channel map under a lock (connection.go:190-201) that its disconnect
+//     and auth loops do not take to read it (inbound.go:79, :93), a data
+//     race, and its receive loop's EOF branch sends on a channel from that
+//     map without the lock (connection.go:295-308; issue #46, a send on a
+//     closed channel, a panic on eslgo's goroutine that nothing can
+//     recover). fsplane never calls it: it closes FreeSWITCH's side, lets
+//     the command in flight finish, ends eslgo's context (its loops
+//     return), and only then closes the relay, so the receive loop reads EOF
+//     with no one left to tell and returns. eslgo's own socket, which only
+//     Close would close, is released by the garbage collector (its peer is
+//     gone by then). The connection's Close returns when all of this is
+//     done; a test makes fifty connections end in every way and finds no
+//     goroutine and no descriptor left.
+//   - Panics on fsplane's goroutines inside eslgo (Dial, SendCommand) and in
+//     event handling are recovered and end only that connection
+//     (ErrPanic). A dead connection is noticed by the relay (FreeSWITCH's
+//     side ended) and, for what no socket reports, by the periodic health
+//     check.
 //
 // # Safety
 //
