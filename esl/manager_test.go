@@ -212,8 +212,16 @@ func TestRegisteringTrunkRescanWaitsForGatewayDelete(t *testing.T) {
 	if strings.Join(order, "|") != strings.Join(want, "|") {
 		t.Fatalf("order\n%q\nwant\n%q", order, want)
 	}
-	if g, ok := srv.Gateway("einsundeins"); !ok || g.State != "REGED" {
-		t.Fatalf("gateway after the rescan: %+v %v", g, ok)
+	// esltest records a command before it runs it: wait for the rescan's
+	// effect rather than read the gateway right after the command arrived.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Wait(ctx, func(s *esltest.Server) bool {
+		g, ok := s.Gateway("einsundeins")
+		return ok && g.State == "REGED"
+	}); err != nil {
+		g, ok := srv.Gateway("einsundeins")
+		t.Fatalf("gateway after the rescan: %+v %v (%v)", g, ok, err)
 	}
 }
 
