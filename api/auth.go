@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -54,6 +55,10 @@ func (s *server) authenticate(c echo.Context) (*models.APIToken, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if tok.LastUsedAt == nil || time.Since(*tok.LastUsedAt) > time.Minute {
+		// Best effort: a failed bookkeeping write must not refuse the call.
+		_ = s.store.TouchToken(c.Request().Context(), tok.ID, time.Now())
 	}
 	return tok, nil
 }

@@ -31,7 +31,13 @@ func TestTokens(t *testing.T) {
 		}
 		// A sip:read token works until it is revoked.
 		rt := ev.do("POST", "/api/v1/tokens", admin, map[string]any{"name": "dashboard", "scopes": []string{"sip:read"}}).want(t, http.StatusCreated).JSON(t)
+		if rt["last_used_at"] != nil {
+			t.Errorf("a new token has been used already: %v", rt["last_used_at"])
+		}
 		ev.do("GET", "/api/v1/sip/trunks", rt["token"].(string), nil).want(t, http.StatusOK)
+		if used := lastUsed(t, ev, admin, rt["id"]); used == nil {
+			t.Error("using a token did not record last_used_at")
+		}
 		ev.do("POST", "/api/v1/tokens", rt["token"].(string), map[string]any{"name": "x", "scopes": []string{"admin"}}).want(t, http.StatusForbidden)
 		ev.do("DELETE", fmt.Sprintf("/api/v1/tokens/%v", rt["id"]), admin, nil).want(t, http.StatusNoContent)
 		ev.do("GET", "/api/v1/sip/trunks", rt["token"].(string), nil).want(t, http.StatusUnauthorized)
@@ -83,4 +89,18 @@ func TestAuditNewestFirst(t *testing.T) {
 		ev.do("GET", "/api/v1/audit?limit=0", admin, nil).want(t, http.StatusUnprocessableEntity)
 		ev.do("GET", "/api/v1/audit?before=x", admin, nil).want(t, http.StatusUnprocessableEntity)
 	})
+}
+
+// lastUsed returns the last_used_at the token list shows for id.
+func lastUsed(t *testing.T, ev *env, admin string, id any) any {
+	t.Helper()
+	items, _ := ev.do("GET", "/api/v1/tokens", admin, nil).want(t, http.StatusOK).JSON(t)["items"].([]any)
+	for _, it := range items {
+		m := it.(map[string]any)
+		if fmt.Sprint(m["id"]) == fmt.Sprint(id) {
+			return m["last_used_at"]
+		}
+	}
+	t.Fatalf("token %v not listed", id)
+	return nil
 }

@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"errors"
+	"time"
 
 	"gorm.io/gorm"
 )
@@ -216,6 +217,19 @@ func (s *Store) TokenByHash(ctx context.Context, hash string) (*APIToken, error)
 		return nil, ErrNotFound
 	}
 	return &t, nil
+}
+
+// tokenTouchEvery bounds how often a token's LastUsedAt is written: a
+// write per request would serialise every API call on SQLite.
+const tokenTouchEvery = time.Minute
+
+// TouchToken records that token id was used at t, at most once per
+// tokenTouchEvery; it never changes anything else.
+func (s *Store) TouchToken(ctx context.Context, id uint, t time.Time) error {
+	t = t.UTC()
+	return s.db.WithContext(ctx).Model(&APIToken{}).
+		Where("id = ? AND (last_used_at IS NULL OR last_used_at < ?)", id, t.Add(-tokenTouchEvery)).
+		Update("last_used_at", t).Error
 }
 
 // ListTokens returns every token (digests are never serialised).

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/fsplane/fsplane/models"
 	"github.com/fsplane/fsplane/models/modelstest"
@@ -175,4 +176,30 @@ func TestUpdateWithoutChangeIsNoChange(t *testing.T) {
 			t.Fatalf("stale no-op update: %v", err)
 		}
 	})
+}
+
+func TestTouchTokenAtMostOncePerMinute(t *testing.T) {
+	s := modelstest.Open(t, "sqlite", modelstest.Options{})
+	ctx := context.Background()
+	tok := &models.APIToken{Name: "t", Hash: "00", Scopes: models.StringList{"sip:read"}}
+	if err := s.CreateToken(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	for _, step := range []struct {
+		at   time.Time
+		want time.Time
+	}{
+		{t0, t0},
+		{t0.Add(30 * time.Second), t0}, // within the minute: no write
+		{t0.Add(90 * time.Second), t0.Add(90 * time.Second)}, // later: recorded
+	} {
+		if err := s.TouchToken(ctx, tok.ID, step.at); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.TokenByHash(ctx, "00")
+		if err != nil || got.LastUsedAt == nil || !got.LastUsedAt.Equal(step.want) {
+			t.Fatalf("after touch at %v: last_used_at %v (%v), want %v", step.at, got.LastUsedAt, err, step.want)
+		}
+	}
 }
