@@ -19,6 +19,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -142,8 +143,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodGet {
 		body = r.URL.RawQuery
 	} else {
-		var err error
-		if body, err = h.readBody(w, r); err != nil {
+		buf, _ := h.bodies.Get().(*[]byte)
+		if buf == nil {
+			b := make([]byte, 0, 4096)
+			buf = &b
+		}
+		// The buffer goes back to the pool only once the answer is written:
+		// body and the Request parsed from it point into it (see below).
+		defer h.bodies.Put(buf)
+		b, err := h.readBody(w, r, (*buf)[:0])
+		*buf = b
+		if err != nil {
 			if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
 				http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
 				return
@@ -151,6 +161,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "cannot read the request body", http.StatusBadRequest)
 			return
 		}
+		// No copy: the Request's strings live only for this call (cache
+		// keys are cloned by shelf.put via own, renders copy what they
+		// write), and the buffer is not reused before the deferred Put.
+		body = unsafe.String(unsafe.SliceData(b), len(b))
 	}
 	req := ParseRequest(body)
 	out, status, kind, result := h.answer(r.Context(), req)
@@ -162,31 +176,35 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.m.observe(kind, result, time.Since(start))
 }
 
-func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (string, error) {
-	buf, _ := h.bodies.Get().(*[]byte)
-	if buf == nil {
-		b := make([]byte, 0, 4096)
-		buf = &b
+// readBody appends the request body to b. A body of known length within
+// maxBody is read as is (the server's body reader stops at Content-Length);
+// any other goes through http.MaxBytesReader, which also makes the server
+// close the connection after the 413.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, b []byte) ([]byte, error) {
+	var rd io.Reader = r.Body
+	if r.ContentLength < 0 || r.ContentLength > maxBody {
+		rd = http.MaxBytesReader(w, r.Body, maxBody)
+	} else if need := int(r.ContentLength) + 1; cap(b) < need {
+		// +1: room for the read that reports EOF, so it never grows b.
+		b = make([]byte, 0, need)
 	}
-	defer h.bodies.Put(buf)
-	rd := http.MaxBytesReader(w, r.Body, maxBody)
-	b := (*buf)[:0]
 	for {
+		if len(b) > maxBody {
+			// A hand-built request whose body outruns its ContentLength.
+			return b, &http.MaxBytesError{Limit: maxBody}
+		}
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)]
 		}
 		n, err := rd.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]
 		if err == io.EOF {
-			break
+			return b, nil
 		}
 		if err != nil {
-			*buf = b
-			return "", err
+			return b, err
 		}
 	}
-	*buf = b
-	return string(b), nil
 }
 
 // checkBasic reports whether authz carries HTTP Basic credentials (ok, with
