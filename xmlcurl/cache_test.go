@@ -2,8 +2,11 @@ package xmlcurl
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"unsafe"
 
@@ -355,4 +358,48 @@ func within(s, in string) bool {
 	p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
 	lo := uintptr(unsafe.Pointer(unsafe.StringData(in)))
 	return p >= lo && p < lo+uintptr(len(in))
+}
+
+// TestPooledBodiesNotRetained: requests are parsed from pooled body
+// buffers without a copy, so concurrent lookups of different users (misses
+// and hits, buffers handed from one request to the next) must each get
+// their own user, and every cached key must still name a real user.
+func TestPooledBodiesNotRetained(t *testing.T) {
+	const users, workers = 24, 4
+	f := benchFixture(t, "sqlite", users)
+	got := make([][]string, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for round := range 3 {
+				for i := range users {
+					u := (i*7 + w*5 + round) % users
+					_, body := f.post(t, sipAuth(fmt.Sprint(1000+u), "127.0.0.1"))
+					got[w] = append(got[w], fmt.Sprint(u)+"\n"+body)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, answers := range got {
+		for _, a := range answers {
+			u, body, _ := strings.Cut(a, "\n")
+			if pw, ok := userPassword(t, body); !ok || pw != "pw-"+u {
+				t.Fatalf("user %s answered with password %q (found %v)", u, pw, ok)
+			}
+		}
+	}
+	f.h.c.mu.RLock()
+	defer f.h.c.mu.RUnlock()
+	if len(f.h.c.users.fresh) != users {
+		t.Fatalf("%d cached users, want %d", len(f.h.c.users.fresh), users)
+	}
+	for k := range f.h.c.users.fresh {
+		n, err := strconv.Atoi(k.user)
+		if err != nil || n < 1000 || n >= 1000+users || k.domain != "127.0.0.1" {
+			t.Fatalf("cached key %+v names no user", k)
+		}
+	}
 }
