@@ -1,6 +1,7 @@
 package xmlcurl
 
 import (
+	"strconv"
 	"strings"
 	"sync"
 
@@ -30,19 +31,19 @@ func (single) own() single { return single{} }
 // render older than the commit.
 type shelf[K cacheKey[K]] struct {
 	gen   uint64
-	fresh map[K][]byte
+	fresh map[K]answerDoc
 	// last holds the last good render per key, kept across invalidation,
 	// for answering while the database is unreachable. nil for users:
 	// serving a user whose row changed could let a disabled user or an old
 	// password back in.
-	last map[K][]byte
+	last map[K]answerDoc
 	max  int // 0: unbounded
 }
 
 func newShelf[K cacheKey[K]](keepLast bool, max int) *shelf[K] {
-	s := &shelf[K]{fresh: map[K][]byte{}, max: max}
+	s := &shelf[K]{fresh: map[K]answerDoc{}, max: max}
 	if keepLast {
-		s.last = map[K][]byte{}
+		s.last = map[K]answerDoc{}
 	}
 	return s
 }
@@ -50,11 +51,11 @@ func newShelf[K cacheKey[K]](keepLast bool, max int) *shelf[K] {
 func (s *shelf[K]) invalidate() {
 	s.gen++
 	if len(s.fresh) > 0 {
-		s.fresh = map[K][]byte{}
+		s.fresh = map[K]answerDoc{}
 	}
 }
 
-func (s *shelf[K]) put(k K, body []byte) {
+func (s *shelf[K]) put(k K, body answerDoc) {
 	if s.max > 0 && len(s.fresh) >= s.max {
 		// Evict an arbitrary entry; map order is random enough to keep a
 		// scan of unknown users from pinning the cache.
@@ -68,6 +69,19 @@ func (s *shelf[K]) put(k K, body []byte) {
 	if s.last != nil {
 		s.last[k] = body
 	}
+}
+
+// answerDoc is a rendered answer with its Content-Length header value,
+// formatted once when rendered instead of on every hit.
+type answerDoc struct {
+	body []byte
+	// length is assigned to response headers as is: shared by every
+	// response of this answer, so it must never be modified.
+	length []string
+}
+
+func newAnswer(body []byte) answerDoc {
+	return answerDoc{body: body, length: []string{strconv.Itoa(len(body))}}
 }
 
 type userKey struct{ domain, user string }

@@ -343,7 +343,7 @@ func TestCacheKeysOwnTheirStrings(t *testing.T) {
 	if !within(k.user, body) {
 		t.Fatal("precondition: the parsed user should alias the body")
 	}
-	f.h.c.users.put(k, []byte("x"))
+	f.h.c.users.put(k, newAnswer([]byte("x")))
 	for key := range f.h.c.users.fresh {
 		if within(key.user, body) || within(key.domain, body) {
 			t.Fatalf("cached key %+v aliases the request body", key)

@@ -46,6 +46,13 @@ type Options struct {
 	TokenScopes func(ctx context.Context, token string) ([]string, error)
 }
 
+var (
+	// contentTypeXML is assigned to response headers as is, saving a
+	// slice per answer; it must never be modified.
+	contentTypeXML = []string{"text/xml; charset=utf-8"}
+	notFoundAnswer = newAnswer(notFound)
+)
+
 // Tuning that is not configuration.
 const (
 	maxBody = 256 << 10
@@ -169,10 +176,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	req := ParseRequest(body)
 	out, status, kind, result := h.answer(r.Context(), req)
 	hdr := w.Header()
-	hdr["Content-Type"] = []string{"text/xml; charset=utf-8"}
-	hdr["Content-Length"] = []string{strconv.Itoa(len(out))}
+	hdr["Content-Type"] = contentTypeXML
+	hdr["Content-Length"] = out.length
 	w.WriteHeader(status)
-	_, _ = w.Write(out)
+	_, _ = w.Write(out.body)
 	h.m.observe(kind, result, time.Since(start))
 }
 
@@ -291,7 +298,7 @@ func (h *Handler) authenticate(r *http.Request) int {
 // whenever a user is named, whatever else the request says: a REGISTER's
 // realm is copied raw into key_value, so only fields FreeSWITCH adds itself
 // (user, domain) decide what is looked up.
-func (h *Handler) answer(ctx context.Context, req Request) (body []byte, status int, kind, result string) {
+func (h *Handler) answer(ctx context.Context, req Request) (body answerDoc, status int, kind, result string) {
 	switch req.Section {
 	case "configuration":
 		switch strings.ToLower(req.KeyValue) {
@@ -311,7 +318,7 @@ func (h *Handler) answer(ctx context.Context, req Request) (body []byte, status 
 			if domain == "" || (req.TagName == "domain" && req.KeyValue != "" && !strings.EqualFold(req.KeyValue, domain)) {
 				// FreeSWITCH looks for <domain name=key_value>; an answer
 				// for another domain would not be found anyway.
-				return notFound, http.StatusOK, kindUser, resultNotFound
+				return notFoundAnswer, http.StatusOK, kindUser, resultNotFound
 			}
 			k := userKey{domain: domain, user: req.User}
 			body, status, result = lookup(h, ctx, h.c.users, k, func(ctx context.Context) ([]byte, error) {
@@ -333,12 +340,12 @@ func (h *Handler) answer(ctx context.Context, req Request) (body []byte, status 
 			return body, status, kindGateways, result
 		}
 	}
-	return notFound, http.StatusOK, kindOther, resultNotFound
+	return notFoundAnswer, http.StatusOK, kindOther, resultNotFound
 }
 
 // lookup answers from the cache, else renders and caches; on a database
 // failure it answers the last good render if the shelf keeps one.
-func lookup[K cacheKey[K]](h *Handler, ctx context.Context, s *shelf[K], k K, render func(context.Context) ([]byte, error)) ([]byte, int, string) {
+func lookup[K cacheKey[K]](h *Handler, ctx context.Context, s *shelf[K], k K, render func(context.Context) ([]byte, error)) (answerDoc, int, string) {
 	h.c.mu.RLock()
 	body, ok := s.fresh[k]
 	gen := s.gen
@@ -347,7 +354,7 @@ func lookup[K cacheKey[K]](h *Handler, ctx context.Context, s *shelf[K], k K, re
 		return body, http.StatusOK, resultHit
 	}
 	rctx, cancel := context.WithTimeout(ctx, dbTimeout)
-	body, err := render(rctx)
+	out, err := render(rctx)
 	cancel()
 	if err != nil {
 		h.markDegraded(err)
@@ -357,12 +364,13 @@ func lookup[K cacheKey[K]](h *Handler, ctx context.Context, s *shelf[K], k K, re
 		if ok {
 			return last, http.StatusOK, resultStale
 		}
-		return notFound, http.StatusServiceUnavailable, resultError
+		return notFoundAnswer, http.StatusServiceUnavailable, resultError
 	}
 	h.markHealthy()
 	if h.afterRender != nil {
 		h.afterRender()
 	}
+	body = newAnswer(out)
 	h.c.mu.Lock()
 	if s.gen == gen {
 		s.put(k, body)
