@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fsplane/fsplane/models"
 	"github.com/fsplane/fsplane/models/modelstest"
@@ -137,5 +138,52 @@ func BenchmarkSipAuthWarmHandler(b *testing.B) {
 	}
 	if f.count(kindUser, resultHit) == 0 {
 		b.Fatal("no cache hit")
+	}
+}
+
+// BenchmarkSipAuthWarmBigCache: ServeHTTP alone, in parallel, for random
+// users of a cache holding 100,000 answers the size of a real one (about
+// bench/xmlcurl's setting): map lookups and answer reads miss the CPU
+// caches and the garbage collector marks a large heap, as in production.
+func BenchmarkSipAuthWarmBigCache(b *testing.B) {
+	const users = 100_000
+	f := newFixture(b, "sqlite", Options{})
+	tmpl := capturedBodies(b)["register.txt"][0]
+	bodies := make([]string, users)
+	for i := range users {
+		u := fmt.Sprint(1000 + i)
+		bodies[i] = strings.ReplaceAll(tmpl, "=1000&", "="+u+"&")
+		doc := fmt.Appendf(nil, "<document>%s%s</document>", u, strings.Repeat("x", 780))
+		f.h.c.users.put(userKey{domain: "127.0.0.1", user: u}, newAnswer(doc))
+	}
+	if r := ParseRequest(bodies[7]); r.User != "1007" {
+		b.Fatalf("body template: user %q", r.User)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		rd := &rewindReader{}
+		r := httptest.NewRequest(http.MethodPost, Path, nil)
+		r.SetBasicAuth(testBasicUser, testBasicPass)
+		r.Body = rd
+		w := &discardWriter{h: http.Header{}}
+		n := uint32(len(bodies))
+		x := uint32(time.Now().UnixNano()) | 1
+		for pb.Next() {
+			x ^= x << 13 // xorshift: a cheap random user
+			x ^= x >> 17
+			x ^= x << 5
+			rd.s, rd.off = bodies[x%n], 0
+			r.ContentLength = int64(len(rd.s))
+			w.code, w.n = 0, 0
+			f.h.ServeHTTP(w, r)
+			if w.code != http.StatusOK || w.n < 800 {
+				b.Errorf("status %d, %d bytes", w.code, w.n)
+				return
+			}
+		}
+	})
+	if f.count(kindUser, resultMiss) != 0 {
+		b.Fatal("a lookup missed the cache")
 	}
 }
