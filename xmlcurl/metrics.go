@@ -34,28 +34,37 @@ type metrics struct {
 	degraded prometheus.Gauge
 
 	// The children of the hot path, resolved once: WithLabelValues hashes
-	// and locks on every call. Read-only after newMetrics.
-	counters  map[[2]string]prometheus.Counter
-	observers map[string]prometheus.Observer
+	// and locks on every call. Indexed like allKinds and allResults;
+	// read-only after newMetrics.
+	counters  [len(allKinds)][len(allResults)]prometheus.Counter
+	observers [len(allKinds)]prometheus.Observer
 }
 
 var (
-	allKinds   = []string{kindSofia, kindACL, kindGateways, kindUser, kindOther, kindDenied}
-	allResults = []string{resultHit, resultMiss, resultStale, resultError, resultNotFound, resultDenied}
+	allKinds   = [...]string{kindSofia, kindACL, kindGateways, kindUser, kindOther, kindDenied}
+	allResults = [...]string{resultHit, resultMiss, resultStale, resultError, resultNotFound, resultDenied}
 )
+
+// index returns the position of v in names, or -1.
+func index(names []string, v string) int {
+	for i, n := range names {
+		if n == v {
+			return i
+		}
+	}
+	return -1
+}
 
 // observe counts one answer and its duration.
 func (m *metrics) observe(kind, result string, d time.Duration) {
-	c, ok := m.counters[[2]string{kind, result}]
-	if !ok {
-		c = m.requests.WithLabelValues(kind, result)
+	k, r := index(allKinds[:], kind), index(allResults[:], result)
+	if k < 0 || r < 0 {
+		m.requests.WithLabelValues(kind, result).Inc()
+		m.duration.WithLabelValues(kind).Observe(d.Seconds())
+		return
 	}
-	c.Inc()
-	o, ok := m.observers[kind]
-	if !ok {
-		o = m.duration.WithLabelValues(kind)
-	}
-	o.Observe(d.Seconds())
+	m.counters[k][r].Inc()
+	m.observers[k].Observe(d.Seconds())
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -78,13 +87,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: "fsplane", Subsystem: "xmlcurl", Name: "degraded",
 			Help: "1 while the database is unreachable and answers come from the last good renders.",
 		}),
-		counters:  map[[2]string]prometheus.Counter{},
-		observers: map[string]prometheus.Observer{},
 	}
-	for _, k := range allKinds {
-		m.observers[k] = m.duration.WithLabelValues(k)
-		for _, r := range allResults {
-			m.counters[[2]string{k, r}] = m.requests.WithLabelValues(k, r)
+	for i, k := range allKinds {
+		m.observers[i] = m.duration.WithLabelValues(k)
+		for j, r := range allResults {
+			m.counters[i][j] = m.requests.WithLabelValues(k, r)
 		}
 	}
 	return m
