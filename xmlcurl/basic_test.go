@@ -22,6 +22,8 @@ func TestCheckBasicMatchesBasicAuth(t *testing.T) {
 		"Basic " + b64(good)[:4] + "\r\n" + b64(good)[4:], "Basic !!!!",
 		"Basic " + b64(testBasicUser+":"+strings.Repeat("p", 300)),
 		"Basic " + b64(good) + strings.Repeat("=", 300),
+		// Same length as the expected header, one byte off.
+		"Basic " + b64(good[:len(good)-1]+"X"), "Basic " + b64("X"+good[1:]),
 	}
 	matches := 0
 	for _, hv := range headers {
