@@ -181,6 +181,7 @@ func update[T any, P interface {
 				return nil, err
 			}
 			if len(same) == 0 {
+				*(*T)(r) = *(*T)(old) // the caller sees the stored row, timestamps included
 				return nil, nil
 			}
 		}
