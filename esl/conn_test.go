@@ -17,6 +17,17 @@ import (
 	"github.com/fsplane/fsplane/esl/esltest"
 )
 
+// connected starts an esltest server and returns a live connection to it.
+func connected(t *testing.T) (*esltest.Server, *conn) {
+	t.Helper()
+	srv := esltest.Start(t, esltest.Options{})
+	c, err := testDial(t, srv.Addr(), "ClueCon", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, c
+}
+
 func testDial(t *testing.T, addr, password string, onEvent func(Event)) (*conn, error) {
 	t.Helper()
 	// The test's own deadline is far beyond the dial's: a hang would show
@@ -109,11 +120,7 @@ func TestDialRefused(t *testing.T) {
 // A command that misses its deadline ends the connection: its late reply
 // must never be read as the next command's.
 func TestCommandTimeoutDropsConnection(t *testing.T) {
-	srv := esltest.Start(t, esltest.Options{})
-	c, err := testDial(t, srv.Addr(), "ClueCon", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, c := connected(t)
 	srv.Hang()
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
@@ -132,11 +139,7 @@ func TestCommandTimeoutDropsConnection(t *testing.T) {
 
 // Nothing with a line break is ever written: the server sees no command.
 func TestCommandWithLineBreakNeverWritten(t *testing.T) {
-	srv := esltest.Start(t, esltest.Options{})
-	c, err := testDial(t, srv.Addr(), "ClueCon", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, c := connected(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for _, line := range []string{"status\n\napi fsctl shutdown", "status\r\napi fsctl shutdown", "sofia profile x\rrescan"} {
@@ -153,11 +156,7 @@ func TestCommandWithLineBreakNeverWritten(t *testing.T) {
 }
 
 func TestDisconnectNoticeEndsConnection(t *testing.T) {
-	srv := esltest.Start(t, esltest.Options{})
-	c, err := testDial(t, srv.Addr(), "ClueCon", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, c := connected(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if r, err := c.Command(ctx, "exit"); err != nil || r != "+OK bye" {
@@ -219,11 +218,7 @@ func TestEventsInOrderAndPanicsRecovered(t *testing.T) {
 // FreeSWITCH dying while a command waits ends the command with ErrClosed at
 // once, not at its deadline (which would be ErrTimeout).
 func TestServerDeathMidCommand(t *testing.T) {
-	srv := esltest.Start(t, esltest.Options{})
-	c, err := testDial(t, srv.Addr(), "ClueCon", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, c := connected(t)
 	srv.Hang()
 	got := make(chan error, 1)
 	go func() {

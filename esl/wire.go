@@ -47,11 +47,15 @@ type frame struct {
 }
 
 // get returns a header, matching its name case-insensitively.
-func (f frame) get(name string) string {
-	if v, ok := f.header[name]; ok {
+func (f frame) get(name string) string { return header(f.header, name) }
+
+// header looks name up in h, exactly first, then case-insensitively (eslgo
+// normalises header case; FreeSWITCH does not).
+func header(h map[string]string, name string) string {
+	if v, ok := h[name]; ok {
 		return v
 	}
-	for k, v := range f.header {
+	for k, v := range h {
 		if strings.EqualFold(k, name) {
 			return v
 		}
@@ -127,17 +131,7 @@ type Event struct {
 }
 
 // Get returns a header, matching its name case-insensitively.
-func (e Event) Get(name string) string {
-	if v, ok := e.Headers[name]; ok {
-		return v
-	}
-	for k, v := range e.Headers {
-		if strings.EqualFold(k, name) {
-			return v
-		}
-	}
-	return ""
-}
+func (e Event) Get(name string) string { return header(e.Headers, name) }
 
 // Subclass is the Event-Subclass of a CUSTOM event, e.g.
 // "sofia::gateway_state".

@@ -172,18 +172,19 @@ func update[T any, P interface {
 		if c, ok := any(old).(interface{ created() time.Time }); ok {
 			created = c.created()
 		}
+		fields, err := diff(old, r, tx.NamingStrategy)
+		if err != nil {
+			return nil, err
+		}
+		plain, _ := r.secret()
+		if plain != nil && !slices.Contains(fields, "password") {
+			fields = append(fields, "password")
+		}
 		// An update that changes nothing is no change: no new version (which
 		// would fail other clients' If-Match for nothing), no event, no audit.
-		r.setMeta(old.rowID(), expect, created)
-		if plain, _ := r.secret(); plain == nil {
-			same, err := diff(old, r, tx.NamingStrategy)
-			if err != nil {
-				return nil, err
-			}
-			if len(same) == 0 {
-				*(*T)(r) = *(*T)(old) // the caller sees the stored row, timestamps included
-				return nil, nil
-			}
+		if len(fields) == 0 {
+			*(*T)(r) = *(*T)(old) // the caller sees the stored row, timestamps included
+			return nil, nil
 		}
 		r.setMeta(old.rowID(), expect+1, created)
 		res := tx.Model(P(new(T))).Where("id = ? AND version = ?", old.rowID(), expect).
@@ -193,13 +194,6 @@ func update[T any, P interface {
 		}
 		if res.RowsAffected == 0 {
 			return nil, ErrConflict
-		}
-		fields, err := diff(old, r, tx.NamingStrategy)
-		if err != nil {
-			return nil, err
-		}
-		if plain, _ := r.secret(); plain != nil && !slices.Contains(fields, "password") {
-			fields = append(fields, "password")
 		}
 		was, is := old.info(), r.info()
 		ev := &ChangeEvent{

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,8 +29,6 @@ type Config struct {
 	// OnCommit, when set, receives every change event after its
 	// transaction committed, in commit order.
 	OnCommit func(ChangeEvent)
-	// Logger receives slow-query and error logs; nil discards them.
-	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -127,28 +125,19 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 }
 
 // redactErr keeps a database URL's password out of an error message.
-func redactErr(err error, url string) error {
-	if err == nil || url == "" {
+func redactErr(err error, dsn string) error {
+	if err == nil {
+		return nil
+	}
+	u, perr := url.Parse(dsn)
+	if perr != nil || u.User == nil {
 		return err
 	}
-	msg := err.Error()
-	if pw := urlPassword(url); pw != "" && strings.Contains(msg, pw) {
-		return errors.New(strings.ReplaceAll(msg, pw, "xxxxx"))
+	pw, ok := u.User.Password()
+	if !ok || pw == "" || !strings.Contains(err.Error(), pw) {
+		return err
 	}
-	return err
-}
-
-func urlPassword(u string) string {
-	at := strings.LastIndex(u, "@")
-	scheme := strings.Index(u, "://")
-	if at < 0 || scheme < 0 || at < scheme {
-		return ""
-	}
-	userinfo := u[scheme+3 : at]
-	if i := strings.Index(userinfo, ":"); i >= 0 {
-		return userinfo[i+1:]
-	}
-	return ""
+	return errors.New(strings.ReplaceAll(err.Error(), pw, "xxxxx"))
 }
 
 // Close releases the database.

@@ -176,7 +176,6 @@ func (a *app) openStore(ctx context.Context, kr *secrets.Keyring) (*models.Store
 		SQLitePath:  a.cfg.SQLitePath(),
 		Keys:        kr,
 		OnCommit:    a.onCommit,
-		Logger:      a.log,
 	})
 	if err != nil {
 		return nil, err
