@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 )
@@ -50,6 +51,9 @@ func decodeJSON(c echo.Context, dst any) error {
 		}
 		return about(ErrBadRequest, "the request body must be a JSON object")
 	}
+	if err := checkEncoding(body, raw); err != nil {
+		return err
+	}
 	known := jsonFields(reflect.TypeOf(dst).Elem())
 	fe := fieldErrors{}
 	for k, v := range raw {
@@ -77,6 +81,92 @@ func decodeJSON(c echo.Context, dst any) error {
 		return about(ErrBadRequest, "trailing data after the JSON object")
 	}
 	return nil
+}
+
+// checkEncoding refuses what encoding/json would silently repair: bytes
+// that are not UTF-8 (a 400: the body is not JSON, RFC 8259 §8.1) and
+// \u escapes of lone UTF-16 surrogates (a 422 naming the field). Both
+// would otherwise be stored as U+FFFD: not the value the client sent.
+func checkEncoding(body []byte, raw map[string]json.RawMessage) error {
+	fe := fieldErrors{}
+	for k, v := range raw {
+		if !utf8.Valid(v) {
+			fe.add(k, "is not valid UTF-8")
+		} else if esc, ok := loneSurrogate(v); ok {
+			fe.add(k, "contains the lone UTF-16 surrogate %s, which is not a character: send the character itself or a valid surrogate pair", esc)
+		}
+	}
+	if !utf8.Valid(body) {
+		off := 0
+		for off < len(body) {
+			r, n := utf8.DecodeRune(body[off:])
+			if r == utf8.RuneError && n <= 1 {
+				break
+			}
+			off += n
+		}
+		return &EncodingError{Offset: off, Fields: fe}
+	}
+	return fe.err()
+}
+
+// loneSurrogate finds the first \uD800-\uDFFF escape inside a JSON string
+// that is not part of a high-low pair, and returns it as written.
+func loneSurrogate(v []byte) (string, bool) {
+	inString := false
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !inString {
+			inString = c == '"'
+			continue
+		}
+		switch c {
+		case '"':
+			inString = false
+		case '\\':
+			if i+1 < len(v) && v[i+1] != 'u' {
+				i++
+				continue
+			}
+			r, ok := hex4(v, i+2)
+			if !ok {
+				continue // a syntax error, which the decoder reports
+			}
+			switch {
+			case r >= 0xDC00 && r <= 0xDFFF:
+				return string(v[i : i+6]), true
+			case r >= 0xD800 && r <= 0xDBFF:
+				lo, ok := hex4(v, i+8)
+				if i+7 >= len(v) || v[i+6] != '\\' || v[i+7] != 'u' || !ok || lo < 0xDC00 || lo > 0xDFFF {
+					return string(v[i : i+6]), true
+				}
+				i += 11
+			default:
+				i += 5
+			}
+		}
+	}
+	return "", false
+}
+
+func hex4(v []byte, at int) (rune, bool) {
+	if at+4 > len(v) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range v[at : at+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
 }
 
 // jsonFields returns the JSON names of a struct's fields, following

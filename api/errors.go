@@ -54,6 +54,17 @@ func (e *ValidationError) Error() string {
 	return "validation failed: " + strings.Join(parts, "; ")
 }
 
+// EncodingError is a body that is not UTF-8: answered 400, naming the
+// fields whose values hold the bad bytes where they can be told.
+type EncodingError struct {
+	Offset int
+	Fields map[string]string
+}
+
+func (e *EncodingError) Error() string {
+	return fmt.Sprintf("the request body is not valid UTF-8 JSON (first bad byte at offset %d)", e.Offset)
+}
+
 // fieldErrors collects validation errors field by field; the first error
 // of a field wins.
 type fieldErrors map[string]string
@@ -150,7 +161,10 @@ func (s *server) classify(err error, c echo.Context) (int, ErrorBody) {
 		}
 		return fallback
 	}
+	var ee *EncodingError
 	switch {
+	case errors.As(err, &ee):
+		return http.StatusBadRequest, ErrorBody{Error: ee.Error(), Fields: ee.Fields}
 	case errors.As(err, &ve):
 		return http.StatusUnprocessableEntity, ErrorBody{Error: "validation failed", Fields: ve.Fields}
 	case errors.Is(err, ErrUnauthorized):

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"github.com/fsplane/fsplane/names"
 	"net/http"
 	"strconv"
 	"time"
@@ -89,28 +90,28 @@ func extensionDefaults() models.Extension {
 const minExtensionPassword = 8
 
 func validateExtension(e *models.Extension, fe fieldErrors) {
-	if h, err := parseHost(e.Domain, false); err != nil {
+	if h, err := names.ParseHost(e.Domain, false); err != nil {
 		fe.addErr("domain", err)
 	} else {
 		e.Domain = h.String()
 	}
-	fe.addErr("user_id", checkRe(userIDRe, "SIP user id", e.UserID))
+	fe.addErr("user_id", names.User(e.UserID))
 	if e.Password != nil {
 		if *e.Password == "" {
 			// A directory user without a password authenticates without one.
 			fe.add("password", "must not be empty: a user without a password would register without one")
 		} else {
-			fe.addErr("password", checkPassword(*e.Password, minExtensionPassword))
+			fe.addErr("password", names.Password(*e.Password, minExtensionPassword))
 		}
 	}
 	if e.DisplayName != "" {
-		fe.addErr("display_name", checkDisplayName(e.DisplayName))
+		fe.addErr("display_name", names.DisplayName(e.DisplayName))
 	}
 	if e.CallerID != "" {
-		fe.addErr("caller_id", checkE164(e.CallerID))
+		fe.addErr("caller_id", names.E164(e.CallerID))
 	}
-	fe.addErr("context", checkRe(contextRe, "dialplan context", e.Context))
-	fe.addErr("description", checkText(e.Description, 512))
+	fe.addErr("context", names.Context(e.Context))
+	fe.addErr("description", names.Text(e.Description, 512))
 }
 
 func (s *server) listExtensions(c echo.Context) error {

@@ -110,15 +110,6 @@ func profileDefaults() models.Profile {
 	return models.Profile{SIPPort: 5060, AuthCalls: true, Context: "public", Params: models.StringMap{}}
 }
 
-// typedParams are sofia settings with their own field; params must not
-// set them behind the validation's back.
-var typedParams = map[string]string{
-	"sip-ip": "sip_ip", "sip-port": "sip_port", "rtp-ip": "rtp_ip", "ext-sip-ip": "ext_sip_ip",
-	"ext-rtp-ip": "ext_rtp_ip", "rtp-start-port": "rtp_port_min", "rtp-end-port": "rtp_port_max",
-	"tls": "tls", "tls-sip-port": "tls_port", "tls-cert-dir": "tls_cert_dir", "wss-binding": "wss_binding",
-	"apply-inbound-acl": "inbound_acl", "auth-calls": "auth_calls", "context": "context",
-}
-
 // familyAddr checks an address for a profile of family fam.
 func familyAddr(s, fam string, allowUnspecified bool) (netip.Addr, error) {
 	a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]"))
@@ -143,12 +134,12 @@ func extIP(v *string, fam string) error {
 	s := *v
 	switch {
 	case s == "" || s == "auto-nat":
-		return safeToken(s)
+		return names.Token(s)
 	case strings.HasPrefix(s, "stun:"):
-		_, err := parseHost(strings.TrimPrefix(s, "stun:"), true)
+		_, err := names.ParseHost(strings.TrimPrefix(s, "stun:"), true)
 		return err
 	case strings.HasPrefix(s, "host:"):
-		return dnsName(strings.TrimPrefix(s, "host:"))
+		return names.DNSName(strings.TrimPrefix(s, "host:"))
 	}
 	a, err := familyAddr(s, fam, false)
 	if err != nil {
@@ -160,7 +151,7 @@ func extIP(v *string, fam string) error {
 
 func validateProfile(p *models.Profile, fe fieldErrors) {
 	fe.addErr("name", names.Profile(p.Name))
-	fe.addErr("description", checkText(p.Description, 512))
+	fe.addErr("description", names.Text(p.Description, 512))
 	fam := p.Family
 	if !slices.Contains([]string{models.FamilyIPv4, models.FamilyIPv6, models.FamilyDual}, fam) {
 		fe.add("family", "%q must be ipv4, ipv6 or dual", fam)
@@ -206,7 +197,7 @@ func validateProfile(p *models.Profile, fe fieldErrors) {
 		fe.add("tls_port", "set tls to true to use a TLS port")
 	}
 	if p.TLSCertDir != "" {
-		fe.addErr("tls_cert_dir", checkRe(certDirRe, "absolute directory path", p.TLSCertDir))
+		fe.addErr("tls_cert_dir", names.CertDir(p.TLSCertDir))
 	}
 	if p.WSSBinding != "" {
 		fe.addErr("wss_binding", checkWSS(p.WSSBinding))
@@ -214,7 +205,7 @@ func validateProfile(p *models.Profile, fe fieldErrors) {
 	if p.InboundACL != "" {
 		fe.addErr("inbound_acl", names.ACL(p.InboundACL))
 	}
-	fe.addErr("context", checkRe(contextRe, "dialplan context", p.Context))
+	fe.addErr("context", names.Context(p.Context))
 	if len(p.Params) > 100 {
 		fe.add("params", "at most 100 params")
 	}
@@ -224,23 +215,17 @@ func validateProfile(p *models.Profile, fe fieldErrors) {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		if f, ok := typedParams[k]; ok {
-			fe.add("params", "%q has its own field: set %s", k, f)
-		} else if err := checkRe(paramRe, "sofia param name", k); err != nil {
-			fe.add("params", "%v", err)
-		} else if err := checkSafeValue(p.Params[k], 255); err != nil {
-			fe.add("params", "%s: %v", k, err)
-		}
+		fe.addErr("params", names.Setting(k, p.Params[k]))
 	}
 }
 
 // checkWSS checks a wss-binding: ":7443", "1.2.3.4:7443" or "[::]:7443".
 func checkWSS(s string) error {
-	if err := safeToken(s); err != nil {
+	if err := names.Token(s); err != nil {
 		return err
 	}
 	if strings.HasPrefix(s, ":") {
-		_, err := parsePort(s[1:])
+		_, err := names.ParsePort(s[1:])
 		return err
 	}
 	ap, err := netip.ParseAddrPort(s)
@@ -266,10 +251,10 @@ func (s *server) trunksOn(ctx context.Context, profile string) ([]models.Trunk, 
 }
 
 // storedHosts parses a stored trunk's hosts (already normalised).
-func storedHosts(t *models.Trunk) map[string]sipHost {
-	out := map[string]sipHost{}
+func storedHosts(t *models.Trunk) map[string]names.Host {
+	out := map[string]names.Host{}
 	for f, v := range map[string]string{"proxy": t.Proxy, "outbound_proxy": t.OutboundProxy, "register_proxy": t.RegisterProxy} {
-		if h, err := parseHost(v, true); err == nil {
+		if h, err := names.ParseHost(v, true); err == nil {
 			out[f] = h
 		}
 	}

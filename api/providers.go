@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"github.com/fsplane/fsplane/names"
 	"net/http"
 	"slices"
 	"sort"
@@ -149,7 +150,7 @@ func (s *server) getProvider(c echo.Context) error {
 
 func (s *server) listRanges(c echo.Context) error {
 	name := c.Param("name")
-	if err := checkRe(slugRe, "provider name", name); err != nil {
+	if err := names.Provider(name); err != nil {
 		return &ValidationError{Fields: map[string]string{"name": err.Error()}}
 	}
 	ranges, err := s.store.ListRanges(c.Request().Context(), name)
@@ -172,7 +173,7 @@ func (in *rangeIn) apply(r *models.ProviderRange) {
 }
 
 func validateRange(r *models.ProviderRange, fe fieldErrors) {
-	if err := checkRe(slugRe, "provider name", r.Provider); err != nil {
+	if err := names.Provider(r.Provider); err != nil {
 		fe.addErr("provider", err)
 	} else if err := firewall.ValidateProvider(r.Provider); err != nil {
 		fe.addErr("provider", err) // e.g. the firewall's reserved "general"
@@ -202,7 +203,7 @@ func validateRange(r *models.ProviderRange, fe fieldErrors) {
 		}
 	}
 	r.Ports = norm
-	fe.addErr("description", checkText(r.Description, 512))
+	fe.addErr("description", names.Text(r.Description, 512))
 }
 
 func (s *server) createRange(c echo.Context) error {
@@ -333,7 +334,7 @@ func (s *server) firewallRules(c echo.Context) error {
 	ctx := c.Request().Context()
 	provider := c.QueryParam("provider")
 	if provider != "" {
-		if err := checkRe(slugRe, "provider name", provider); err != nil {
+		if err := names.Provider(provider); err != nil {
 			return &ValidationError{Fields: map[string]string{"provider": err.Error()}}
 		}
 	}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"github.com/fsplane/fsplane/names"
 	"net/http"
 	"slices"
 	"time"
@@ -70,7 +71,7 @@ func (s *server) createToken(c echo.Context) error {
 		if row.Name == "" {
 			fe.add("name", "must not be empty")
 		}
-		fe.addErr("name", checkText(row.Name, 100))
+		fe.addErr("name", names.Text(row.Name, 100))
 	}
 	if in.Scopes != nil {
 		if len(*in.Scopes) == 0 {

@@ -34,17 +34,17 @@ func (s *server) validateTrunk(ctx context.Context, t *models.Trunk, hasPassword
 	fe := fieldErrors{}
 	fe.addErr("name", names.Gateway(t.Name))
 	if t.Provider != "" {
-		fe.addErr("provider", checkRe(slugRe, "provider name", t.Provider))
+		fe.addErr("provider", names.Provider(t.Provider))
 	}
-	fe.addErr("description", checkText(t.Description, 512))
+	fe.addErr("description", names.Text(t.Description, 512))
 	fe.addErr("profile", names.Profile(t.Profile))
 
-	hosts := map[string]sipHost{}
+	hosts := map[string]names.Host{}
 	normHost := func(field string, v *string, allowPort, optional bool) {
 		if *v == "" && optional {
 			return
 		}
-		h, err := parseHost(*v, allowPort)
+		h, err := names.ParseHost(*v, allowPort)
 		if err != nil {
 			fe.addErr(field, err)
 			return
@@ -61,17 +61,17 @@ func (s *server) validateTrunk(ctx context.Context, t *models.Trunk, hasPassword
 	for field, v := range map[string]string{"username": t.Username, "auth_username": t.AuthUsername,
 		"from_user": t.FromUser, "extension": t.Extension} {
 		if v != "" {
-			fe.addErr(field, checkRe(sipUserRe, "SIP user", v))
+			fe.addErr(field, names.SIPUser(v))
 		}
 	}
 	if t.Password != nil && *t.Password != "" {
-		fe.addErr("password", checkPassword(*t.Password, 1))
+		fe.addErr("password", names.Password(*t.Password, 1))
 	}
 	if !slices.Contains([]string{"udp", "tcp", "tls"}, t.Transport) {
 		fe.add("transport", "%q must be udp, tcp or tls", t.Transport)
 	}
 	if t.CallerID != "" {
-		fe.addErr("caller_id", checkE164(t.CallerID))
+		fe.addErr("caller_id", names.E164(t.CallerID))
 	}
 	fe.addErr("expire_seconds", checkRange(t.ExpireSeconds, 60, 86400))
 	fe.addErr("retry_seconds", checkRange(t.RetrySeconds, 5, 3600))
@@ -80,19 +80,19 @@ func (s *server) validateTrunk(ctx context.Context, t *models.Trunk, hasPassword
 			fe.add("ping_seconds", "%v (0 turns OPTIONS pings off)", err)
 		}
 	}
-	fe.addErr("context", checkRe(contextRe, "dialplan context", t.Context))
+	fe.addErr("context", names.Context(t.Context))
 	if len(t.Numbers) > 1000 {
 		fe.add("numbers", "at most 1000 numbers per trunk")
 	}
 	for i, n := range t.Numbers {
-		if err := checkE164(n); err != nil {
+		if err := names.E164(n); err != nil {
 			fe.add("numbers", "[%d]: %v", i, err)
 		} else if slices.Index(t.Numbers, n) != i {
 			fe.add("numbers", "[%d]: %s is listed twice", i, n)
 		}
 	}
 	for i, h := range t.Hostnames {
-		if err := dnsName(h); err != nil || len(h) > 63 {
+		if err := names.DNSName(h); err != nil || len(h) > 63 {
 			fe.add("hostnames", "[%d]: %q is not a FreeSWITCH host name", i, h)
 		}
 	}
@@ -158,7 +158,7 @@ type issue struct{ field, setting, msg string }
 // signalFamily is the address family the trunk's SIP goes to: that of
 // the outbound proxy, else of the proxy, else of the register proxy, when
 // they are literal addresses; "" when only names are known.
-func signalFamily(hosts map[string]sipHost) (string, string) {
+func signalFamily(hosts map[string]names.Host) (string, string) {
 	for _, f := range []string{"outbound_proxy", "proxy", "register_proxy"} {
 		if h, ok := hosts[f]; ok && h.Family() != "" {
 			return h.Family(), f
@@ -169,7 +169,7 @@ func signalFamily(hosts map[string]sipHost) (string, string) {
 
 // familyIssues are the ways a trunk cannot work on a profile because of
 // address families. hosts are the trunk's parsed hosts by field.
-func familyIssues(t *models.Trunk, hosts map[string]sipHost, p *models.Profile, ranges []models.ProviderRange) []issue {
+func familyIssues(t *models.Trunk, hosts map[string]names.Host, p *models.Profile, ranges []models.ProviderRange) []issue {
 	var out []issue
 	for _, f := range []string{"proxy", "outbound_proxy", "register_proxy"} {
 		h, ok := hosts[f]
@@ -186,7 +186,7 @@ func familyIssues(t *models.Trunk, hosts map[string]sipHost, p *models.Profile, 
 	if fam, via := signalFamily(hosts); fam != "" {
 		for _, x := range []struct{ name, val string }{{"ext-rtp-ip", p.ExtRTPIP}, {"ext-sip-ip", p.ExtSIPIP}} {
 			a, err := netip.ParseAddr(strings.Trim(x.val, "[]"))
-			if err != nil || addrFamily(a) == fam {
+			if err != nil || names.AddrFamily(a) == fam {
 				continue
 			}
 			what := "SIP replies cannot reach this host"
@@ -194,7 +194,7 @@ func familyIssues(t *models.Trunk, hosts map[string]sipHost, p *models.Profile, 
 				what = "calls would connect without audio"
 			}
 			out = append(out, issue{"profile", strings.ReplaceAll(x.name, "-", "_"), fmt.Sprintf("profile %q has %s %s (%s) but the trunk's %s %s is %s: %s; use a profile whose %s is %s",
-				p.Name, x.name, a, addrFamily(a), via, hosts[via], fam, what, x.name, fam)})
+				p.Name, x.name, a, names.AddrFamily(a), via, hosts[via], fam, what, x.name, fam)})
 		}
 	}
 	if len(ranges) > 0 && p.Family != models.FamilyDual {
@@ -220,7 +220,7 @@ func familyIssues(t *models.Trunk, hosts map[string]sipHost, p *models.Profile, 
 
 // trunkWarnings are findings that do not stop the write. A DNS lookup
 // that fails or times out yields no warning.
-func (s *server) trunkWarnings(ctx context.Context, t *models.Trunk, hosts map[string]sipHost) []Warning {
+func (s *server) trunkWarnings(ctx context.Context, t *models.Trunk, hosts map[string]names.Host) []Warning {
 	out := []Warning{}
 	proxy := hosts["proxy"]
 	// Only a proxy given by name says what the registrar's host is.

@@ -2,7 +2,6 @@ package esl
 
 import (
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -29,8 +28,8 @@ const (
 )
 
 // command is one ESL command built from typed, validated values. Every
-// field that reaches the wire passed names.Profile, names.Gateway or the
-// user/domain patterns below, none of which admits a space, CR or LF: no
+// field that reaches the wire passed names.Profile, names.Gateway,
+// names.User or names.Domain, none of which admits a space, CR or LF: no
 // value can add an argument or a second command.
 type command struct {
 	op      op
@@ -39,11 +38,6 @@ type command struct {
 	user    string
 	domain  string
 }
-
-var (
-	userRe   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$`)
-	domainRe = regexp.MustCompile(`^[A-Za-z0-9:\[][A-Za-z0-9.:\[\]-]{0,254}$`)
-)
 
 func invalid(err error) error { return fmt.Errorf("esl: %w: %w", ErrInvalidValue, err) }
 
@@ -75,11 +69,11 @@ func gatewayStatusCmd(gateway string) (command, error) {
 // (xml_flush_cache <key> <user> <domain>; the cache key is "id" + user +
 // domain, switch_xml.c).
 func flushCmd(user, domain string) (command, error) {
-	if !userRe.MatchString(user) {
-		return command{}, fmt.Errorf("esl: %w: user %q must match %s", ErrInvalidValue, user, userRe)
+	if err := names.User(user); err != nil {
+		return command{}, invalid(fmt.Errorf("user: %w", err))
 	}
-	if !domainRe.MatchString(domain) {
-		return command{}, fmt.Errorf("esl: %w: domain %q must match %s", ErrInvalidValue, domain, domainRe)
+	if err := names.Domain(domain); err != nil {
+		return command{}, invalid(fmt.Errorf("domain: %w", err))
 	}
 	return command{op: opFlushUser, user: user, domain: domain}, nil
 }

@@ -27,12 +27,12 @@ func goldenCases() map[string]struct {
 	}{
 		"seed002": {seedRanges(), seedProfiles()},
 		"mixed": {[]models.ProviderRange{
-			{Provider: "Sipgate", CIDR: "217.10.68.0/24"},
-			{Provider: "Sipgate", CIDR: "217.10.69.0/24"},
-			{Provider: "Sipgate", CIDR: "2001:ab7::/32", Ports: models.StringList{"5060/udp", "5061/tcp"}},
-			{Provider: "Easybell", CIDR: "217.10.68.0/24", Ports: models.StringList{"5060/udp", "5062:5064/tcp"}},
-			{Provider: "Easybell", CIDR: "217.10.68.7", Ports: models.StringList{"5080/udp"}},
-			{Provider: "Easybell", CIDR: "2001:ab7:0:1::/64", Ports: models.StringList{"5061/tcp"}},
+			{Provider: "sipgate", CIDR: "217.10.68.0/24"},
+			{Provider: "sipgate", CIDR: "217.10.69.0/24"},
+			{Provider: "sipgate", CIDR: "2001:ab7::/32", Ports: models.StringList{"5060/udp", "5061/tcp"}},
+			{Provider: "easybell", CIDR: "217.10.68.0/24", Ports: models.StringList{"5060/udp", "5062:5064/tcp"}},
+			{Provider: "easybell", CIDR: "217.10.68.7", Ports: models.StringList{"5080/udp"}},
+			{Provider: "easybell", CIDR: "2001:ab7:0:1::/64", Ports: models.StringList{"5061/tcp"}},
 		}, []models.Profile{
 			{Name: "a", WSSBinding: "0.0.0.0:7443", RTPPortMin: 16384, RTPPortMax: 16484},
 			{Name: "b", WSSBinding: "[::]:7443", RTPPortMin: 16384, RTPPortMax: 16484},
@@ -107,7 +107,7 @@ func TestSeedUFWRules(t *testing.T) {
 		}
 		wantComment := "'fsplane:general'"
 		if r.Source.IsValid() {
-			wantComment = map[bool]string{true: "'fsplane:Plusnet'", false: "'fsplane:1und1'"}[strings.HasPrefix(r.Source.String(), "92.197.")]
+			wantComment = map[bool]string{true: "'fsplane:plusnet'", false: "'fsplane:1und1'"}[strings.HasPrefix(r.Source.String(), "92.197.")]
 		}
 		if comment != wantComment {
 			t.Errorf("%s: comment %s, want %s", line, comment, wantComment)
@@ -170,7 +170,7 @@ func TestExportUnknownFormat(t *testing.T) {
 // TestACLConfigSkipsBadRows: the serving path leaves an invalid row out
 // (the list is default deny) instead of failing.
 func TestACLConfigSkipsBadRows(t *testing.T) {
-	ranges := append(seedRanges(), models.ProviderRange{Provider: "Bad", CIDR: "not-a-cidr"}, models.ProviderRange{Provider: "x y", CIDR: "10.0.0.0/8"})
+	ranges := append(seedRanges(), models.ProviderRange{Provider: "bad", CIDR: "not-a-cidr"}, models.ProviderRange{Provider: "x y", CIDR: "10.0.0.0/8"})
 	el := ACLConfig(ranges)
 	list := el.FindElement("network-lists/list")
 	if list == nil || list.SelectAttrValue("name", "") != GatewaysACL || list.SelectAttrValue("default", "") != "deny" {

@@ -24,7 +24,7 @@ func TestMergeExamples(t *testing.T) {
 		merged, aggrd []string
 	}{
 		{
-			name:   "seed Plusnet: siblings stay apart when merging, join when aggregating",
+			name:   "seed plusnet: siblings stay apart when merging, join when aggregating",
 			in:     []string{"92.197.182.0/24", "92.197.177.0/24", "92.197.176.0/24", "92.197.176.0/24"},
 			merged: []string{"92.197.176.0/24", "92.197.177.0/24", "92.197.182.0/24"},
 			aggrd:  []string{"92.197.176.0/23", "92.197.182.0/24"},

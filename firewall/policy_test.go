@@ -17,7 +17,7 @@ func ufwLines(pol *Policy) []string {
 }
 
 func TestPolicyRefusesBadInput(t *testing.T) {
-	ok := models.ProviderRange{Provider: "Plusnet", CIDR: "92.197.176.0/24", Ports: models.StringList{"5060/udp"}}
+	ok := models.ProviderRange{Provider: "plusnet", CIDR: "92.197.176.0/24", Ports: models.StringList{"5060/udp"}}
 	for _, tc := range []struct {
 		name    string
 		r       models.ProviderRange
@@ -29,10 +29,10 @@ func TestPolicyRefusesBadInput(t *testing.T) {
 		{name: "ampersand in provider", r: models.ProviderRange{Provider: "1&1", CIDR: "10.0.0.0/8"}, wantErr: `provider name "1&1"`},
 		{name: "space in provider", r: models.ProviderRange{Provider: "Plus net", CIDR: "10.0.0.0/8"}, wantErr: `provider name "Plus net"`},
 		{name: "empty provider", r: models.ProviderRange{CIDR: "10.0.0.0/8"}, wantErr: `provider name ""`},
-		{name: "reserved provider", r: models.ProviderRange{Provider: "General", CIDR: "10.0.0.0/8"}, wantErr: `"General" is reserved`},
-		{name: "bad CIDR", r: models.ProviderRange{Provider: "Plusnet", CIDR: "92.197.176.0/40"}, wantErr: `provider Plusnet: firewall: invalid value: "92.197.176.0/40" is not a CIDR`},
-		{name: "whole internet", r: models.ProviderRange{Provider: "Plusnet", CIDR: "::/0"}, wantErr: `CIDR "::/0" admits every address`},
-		{name: "bad port", r: models.ProviderRange{Provider: "Plusnet", CIDR: "10.0.0.0/8", Ports: models.StringList{"5060/udp", "5061/sctp"}}, wantErr: `CIDR 10.0.0.0/8: firewall: invalid value: port "5061/sctp"`},
+		{name: "reserved provider", r: models.ProviderRange{Provider: "general", CIDR: "10.0.0.0/8"}, wantErr: `"general" is reserved`},
+		{name: "bad CIDR", r: models.ProviderRange{Provider: "plusnet", CIDR: "92.197.176.0/40"}, wantErr: `provider plusnet: firewall: invalid value: "92.197.176.0/40" is not a CIDR`},
+		{name: "whole internet", r: models.ProviderRange{Provider: "plusnet", CIDR: "::/0"}, wantErr: `CIDR "::/0" admits every address`},
+		{name: "bad port", r: models.ProviderRange{Provider: "plusnet", CIDR: "10.0.0.0/8", Ports: models.StringList{"5060/udp", "5061/sctp"}}, wantErr: `CIDR 10.0.0.0/8: firewall: invalid value: port "5061/sctp"`},
 		{name: "bad wss", p: models.Profile{Name: "internal", WSSBinding: ":74430"}, wantErr: `profile "internal": wss-binding ":74430"`},
 		{name: "bad wss host", p: models.Profile{Name: "internal", WSSBinding: "[::1:7443"}, wantErr: `wss-binding "[::1:7443"`},
 		{name: "half RTP", p: models.Profile{Name: "internal", RTPPortMin: 16384}, wantErr: `profile "internal": RTP ports 16384:0`},
@@ -66,8 +66,8 @@ func TestPolicyRefusesBadInput(t *testing.T) {
 
 func TestPolicyReportsEveryBadValue(t *testing.T) {
 	_, err := NewPolicy([]models.ProviderRange{
-		{Provider: "A", CIDR: "300.0.0.0/8"},
-		{Provider: "B", CIDR: "10.0.0.0/8", Ports: models.StringList{"70000/udp"}},
+		{Provider: "a", CIDR: "300.0.0.0/8"},
+		{Provider: "b", CIDR: "10.0.0.0/8", Ports: models.StringList{"70000/udp"}},
 	}, []models.Profile{{Name: "p", WSSBinding: "x"}})
 	for _, want := range []string{`"300.0.0.0/8"`, `"70000/udp"`, `wss-binding "x"`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
@@ -79,14 +79,14 @@ func TestPolicyReportsEveryBadValue(t *testing.T) {
 func TestPolicyRules(t *testing.T) {
 	ranges := []models.ProviderRange{
 		// No ports: SIP over UDP.
-		{Provider: "Sipgate", CIDR: "217.10.68.0/24"},
+		{Provider: "sipgate", CIDR: "217.10.68.0/24"},
 		// Contained in the /24 of the same provider: merged away.
-		{Provider: "Sipgate", CIDR: "217.10.68.128/25", Ports: models.StringList{"5060/udp"}},
-		// Same network and port as Sipgate: one rule naming both, since
+		{Provider: "sipgate", CIDR: "217.10.68.128/25", Ports: models.StringList{"5060/udp"}},
+		// Same network and port as sipgate: one rule naming both, since
 		// UFW keeps one comment per rule.
-		{Provider: "Easybell", CIDR: "217.10.68.0/24", Ports: models.StringList{"5060/udp", "5060/udp", "5062:5064/tcp"}},
-		// Another provider's network inside Sipgate's: kept, it is theirs.
-		{Provider: "Easybell", CIDR: "217.10.68.7", Ports: models.StringList{"5080/udp"}},
+		{Provider: "easybell", CIDR: "217.10.68.0/24", Ports: models.StringList{"5060/udp", "5060/udp", "5062:5064/tcp"}},
+		// Another provider's network inside sipgate's: kept, it is theirs.
+		{Provider: "easybell", CIDR: "217.10.68.7", Ports: models.StringList{"5080/udp"}},
 	}
 	profiles := []models.Profile{
 		{Name: "a", WSSBinding: "0.0.0.0:7443", RTPPortMin: 16384, RTPPortMax: 16484},
@@ -99,9 +99,9 @@ func TestPolicyRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		"ufw allow from 217.10.68.0/24 to any port 5062:5064 proto tcp comment 'fsplane:Easybell'",
-		"ufw allow from 217.10.68.7 to any port 5080 proto udp comment 'fsplane:Easybell'",
-		"ufw allow from 217.10.68.0/24 to any port 5060 proto udp comment 'fsplane:Easybell+Sipgate'",
+		"ufw allow from 217.10.68.0/24 to any port 5062:5064 proto tcp comment 'fsplane:easybell'",
+		"ufw allow from 217.10.68.7 to any port 5080 proto udp comment 'fsplane:easybell'",
+		"ufw allow from 217.10.68.0/24 to any port 5060 proto udp comment 'fsplane:easybell+sipgate'",
 		"ufw allow 7443/tcp comment 'fsplane:general'",
 		"ufw allow 8443/tcp comment 'fsplane:general'",
 		"ufw allow 16384:16484/udp comment 'fsplane:general'",

@@ -3,10 +3,9 @@ package firewall
 import (
 	"fmt"
 	"net/netip"
-	"regexp"
-	"strings"
 
 	"github.com/fsplane/fsplane/models"
+	"github.com/fsplane/fsplane/names"
 )
 
 // DefaultPort is what a provider range with no ports admits: SIP
@@ -16,22 +15,14 @@ var DefaultPort = PortSpec{From: 5060, To: 5060, Proto: "udp"}
 // GeneralMarker is the comment suffix of the rules that come from profile
 // settings (WebRTC, RTP) rather than a provider; "general" is therefore
 // not a valid provider name.
-const GeneralMarker = "general"
+const GeneralMarker = names.ReservedProvider
 
-// providerRe admits what may stand in a UFW comment on a shell line and in
-// an nftables or shell comment without quoting: no space, quote, newline,
-// '#', '$' or backslash.
-var providerRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-
-// ValidateProvider checks a provider name: letters, digits, '.', '_' and
-// '-', starting with a letter or digit, at most 64 characters, not
-// "general".
+// ValidateProvider checks a provider name with names.Provider: what passes
+// may stand in a UFW comment on a shell line and in an nftables or shell
+// comment without quoting.
 func ValidateProvider(name string) error {
-	if !providerRe.MatchString(name) {
-		return fmt.Errorf("%w: provider name %q must match %s", ErrInvalid, name, providerRe.String())
-	}
-	if strings.EqualFold(name, GeneralMarker) {
-		return fmt.Errorf("%w: provider name %q is reserved for the rules from profile settings", ErrInvalid, name)
+	if err := names.Provider(name); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return nil
 }

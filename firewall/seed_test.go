@@ -8,15 +8,15 @@ import "github.com/fsplane/fsplane/models"
 // IPv4 fallback are left empty, so the default applies.
 func seedRanges() []models.ProviderRange {
 	return []models.ProviderRange{
-		{Provider: "Plusnet", CIDR: "92.197.176.0/24", Ports: models.StringList{"5060/udp", "5061/tcp"}},
-		{Provider: "Plusnet", CIDR: "92.197.177.0/24", Ports: models.StringList{"5060/udp", "5061/tcp"}},
-		{Provider: "Plusnet", CIDR: "92.197.182.0/24", Ports: models.StringList{"5061/tcp", "5060/udp"}},
+		{Provider: "plusnet", CIDR: "92.197.176.0/24", Ports: models.StringList{"5060/udp", "5061/tcp"}},
+		{Provider: "plusnet", CIDR: "92.197.177.0/24", Ports: models.StringList{"5060/udp", "5061/tcp"}},
+		{Provider: "plusnet", CIDR: "92.197.182.0/24", Ports: models.StringList{"5061/tcp", "5060/udp"}},
 		{Provider: "1und1", CIDR: "2001:8d8:104:100:212:227:124:129/125", Ports: models.StringList{"5060/udp"}},
 		{Provider: "1und1", CIDR: "212.227.124.0/24", Description: "IPv4 fallback"},
 	}
 }
 
-// seedProfiles are the seed's sofia profiles: external-ipv4 (Plusnet) and
+// seedProfiles are the seed's sofia profiles: external-ipv4 (plusnet) and
 // internal (dual stack, TLS, WebRTC), each with one of its RTP ranges.
 func seedProfiles() []models.Profile {
 	return []models.Profile{

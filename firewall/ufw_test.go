@@ -56,8 +56,8 @@ func TestUFWDryRun(t *testing.T) {
 			t.Fatal(err)
 		}
 		extra, err := NewPolicy([]models.ProviderRange{
-			{Provider: "Hosts", CIDR: "203.0.113.9", Ports: models.StringList{"5060:5062/tcp"}},
-			{Provider: "Hosts", CIDR: "2001:db8::9/128", Ports: models.StringList{"65535/udp"}},
+			{Provider: "hosts", CIDR: "203.0.113.9", Ports: models.StringList{"5060:5062/tcp"}},
+			{Provider: "hosts", CIDR: "2001:db8::9/128", Ports: models.StringList{"65535/udp"}},
 		}, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -108,7 +108,7 @@ func readStatus(t *testing.T, name string) *UFWStatus {
 
 // The fixtures were captured from ufw 0.36.2 (Debian 12) in a network
 // namespace, with these rules added in this order.
-const mixedRules = `ufw allow from 92.197.176.0/24 to any port 5060 proto udp comment 'fsplane:Plusnet'
+const mixedRules = `ufw allow from 92.197.176.0/24 to any port 5060 proto udp comment 'fsplane:plusnet'
 ufw allow from 2001:8d8:104:100:212:227:124:128/125 to any port 5060 proto udp comment 'fsplane:1und1'
 ufw allow 10000:10060/udp comment 'fsplane:general'
 ufw allow 7443/tcp
@@ -126,7 +126,7 @@ func TestParseUFWStatusFixtures(t *testing.T) {
 	}
 	// The shaped entries every form of the mixed fixture lists.
 	shapedStatus := []entry{
-		{"92.197.176.0/24", "5060/udp", "fsplane:Plusnet", false},
+		{"92.197.176.0/24", "5060/udp", "fsplane:plusnet", false},
 		{"", "10000:10060/udp", "fsplane:general", false},
 		{"", "7443/tcp", "", false},
 		{"", "22/tcp", "ssh # admin", false},
@@ -214,11 +214,11 @@ func TestDiffUFWFixture(t *testing.T) {
 
 # Add:
 ufw allow from 212.227.124.0/24 to any port 5060 proto udp comment 'fsplane:1und1'
-ufw allow from 92.197.177.0/24 to any port 5060 proto udp comment 'fsplane:Plusnet'
-ufw allow from 92.197.182.0/24 to any port 5060 proto udp comment 'fsplane:Plusnet'
-ufw allow from 92.197.176.0/24 to any port 5061 proto tcp comment 'fsplane:Plusnet'
-ufw allow from 92.197.177.0/24 to any port 5061 proto tcp comment 'fsplane:Plusnet'
-ufw allow from 92.197.182.0/24 to any port 5061 proto tcp comment 'fsplane:Plusnet'
+ufw allow from 92.197.177.0/24 to any port 5060 proto udp comment 'fsplane:plusnet'
+ufw allow from 92.197.182.0/24 to any port 5060 proto udp comment 'fsplane:plusnet'
+ufw allow from 92.197.176.0/24 to any port 5061 proto tcp comment 'fsplane:plusnet'
+ufw allow from 92.197.177.0/24 to any port 5061 proto tcp comment 'fsplane:plusnet'
+ufw allow from 92.197.182.0/24 to any port 5061 proto tcp comment 'fsplane:plusnet'
 ufw allow 16384:16484/udp comment 'fsplane:general'
 
 # Update (UFW rewrites the comment of the rule it has):

@@ -122,7 +122,7 @@ func TestUFWDiffReal(t *testing.T) {
 		t.Fatalf("status after applying (want the operator's 22/tcp, v4 and v6, and no 10.0.0.0/8):\n%s", status)
 	}
 
-	// The operator deletes a Plusnet range.
+	// The operator deletes a plusnet range.
 	var fewer []models.ProviderRange
 	for _, r := range ranges {
 		if r.CIDR != "92.197.182.0/24" {

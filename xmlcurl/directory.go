@@ -2,6 +2,8 @@ package xmlcurl
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -24,7 +26,12 @@ const maxInlineCIDRs = 32
 // renderUser answers a user lookup (sip_auth, user_call, plain): the one
 // enabled user with a password, or not-found. Only a database failure is
 // an error; a row that cannot be rendered is logged and answered not-found.
-func (h *Handler) renderUser(ctx context.Context, domain, user string) ([]byte, error) {
+//
+// realm is the digest realm of a sip_auth lookup (sip_auth_realm); "" means
+// the domain. Unless plaintext passwords are configured, the user carries
+// a1-hash (MD5 of user:realm:password, what sofia_reg.c compares) instead
+// of its password, so a captured answer does not reveal the password.
+func (h *Handler) renderUser(ctx context.Context, domain, user, realm string) ([]byte, error) {
 	e, err := h.store.ExtensionByUser(ctx, domain, user)
 	if errors.Is(err, models.ErrNotFound) {
 		return notFound, nil
@@ -35,15 +42,23 @@ func (h *Handler) renderUser(ctx context.Context, domain, user string) ([]byte, 
 	if !e.Enabled {
 		return notFound, nil
 	}
-	body, err := h.userDocument(e, domain)
+	body, err := h.userDocument(e, domain, realm)
 	if err != nil {
-		h.skip("extension", e.UserID+"@"+e.Domain, err)
+		h.skip(models.KindExtension, e.UserID+"@"+e.Domain, err)
 		return notFound, nil
 	}
+	h.problems.clear(models.KindExtension, e.UserID+"@"+e.Domain)
 	return body, nil
 }
 
-func (h *Handler) userDocument(e *models.Extension, domain string) ([]byte, error) {
+// a1Hash is the digest HA1 for MD5 (RFC 2617 §3.2.2.2): sofia_reg.c uses a
+// user's a1-hash param in place of computing it from password.
+func a1Hash(user, realm, password string) string {
+	sum := md5.Sum([]byte(user + ":" + realm + ":" + password))
+	return hex.EncodeToString(sum[:])
+}
+
+func (h *Handler) userDocument(e *models.Extension, domain, realm string) ([]byte, error) {
 	// FreeSWITCH lets a user without a password in: never answer one.
 	if e.PasswordEnc == "" {
 		return nil, fmt.Errorf("%w: no password", ErrIncomplete)
@@ -55,8 +70,18 @@ func (h *Handler) userDocument(e *models.Extension, domain string) ([]byte, erro
 	if pw == "" {
 		return nil, fmt.Errorf("%w: empty password", ErrIncomplete)
 	}
+	if realm == "" {
+		realm = domain
+	}
 	var p params
-	p.add("password", pw)
+	if err := checkValue("password", pw); err != nil {
+		return nil, err // before hashing: a hash would hide what cannot be typed
+	}
+	if h.plaintext {
+		p.add("password", pw)
+	} else {
+		p.add("a1-hash", a1Hash(e.UserID, realm, pw))
+	}
 	p.add("dial-string", DefaultDialString)
 	var v params
 	v.addIf("user_context", e.Context)
@@ -70,7 +95,7 @@ func (h *Handler) userDocument(e *models.Extension, domain string) ([]byte, erro
 	}
 	v.add("effective_caller_id_name", name)
 	v.add("effective_caller_id_number", number)
-	if err := errors.Join(checkValue("domain", domain), checkValue("user", e.UserID), p.err, v.err); err != nil {
+	if err := errors.Join(checkValue("domain", domain), checkValue("realm", realm), names.User(e.UserID), p.err, v.err); err != nil {
 		return nil, err
 	}
 	doc, sec := newDocument("directory")
@@ -133,9 +158,10 @@ func (h *Handler) renderGateways(ctx context.Context, k gatewaysKey) ([]byte, er
 		}
 		g, err := h.gateway(t, tls, byProvider[t.Provider])
 		if err != nil {
-			h.skip("trunk", t.Name, err)
+			h.skip(models.KindTrunk, t.Name, err)
 			continue
 		}
+		h.problems.clear(models.KindTrunk, t.Name)
 		gws = append(gws, g)
 	}
 	if len(gws) > 0 {
@@ -270,5 +296,6 @@ func onNode(t *models.Trunk, hostname string) bool {
 
 func (h *Handler) skip(kind, name string, err error) {
 	h.m.skipped.WithLabelValues(kind).Inc()
+	h.problems.set(kind, name, err)
 	h.log.Warn("xml-curl: left out of the answer", "err", &skipError{Kind: kind, Name: name, Err: err})
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -44,6 +45,10 @@ type Options struct {
 	// bearer tokens. It returns an error wrapping models.ErrNotFound for an
 	// unknown token.
 	TokenScopes func(ctx context.Context, token string) ([]string, error)
+	// PlaintextPasswords renders a user's password instead of its a1-hash
+	// (FSPLANE_XMLCURL_PLAINTEXT_PASSWORDS), for FreeSWITCH features that
+	// need the password itself.
+	PlaintextPasswords bool
 }
 
 var (
@@ -87,6 +92,9 @@ type Handler struct {
 	c               *cache
 	bodies          sync.Pool
 
+	plaintext bool
+	problems  problems
+
 	degraded      atomic.Bool
 	degradedSince atomic.Int64 // unix nanoseconds
 
@@ -106,7 +114,10 @@ func New(opt Options) *Handler {
 		networks: opt.Networks,
 		scopes:   opt.TokenScopes,
 		c:        newCache(maxUsers),
+
+		plaintext: opt.PlaintextPasswords,
 	}
+	h.problems.gauge = h.m.unrenderable
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -333,8 +344,14 @@ func (h *Handler) answer(ctx context.Context, req Request) (body answerDoc, stat
 				return notFoundAnswer, http.StatusOK, kindUser, resultNotFound
 			}
 			k := userKey{domain: domain, user: req.User}
+			if !h.plaintext && req.Realm != "" && req.Realm != domain {
+				// The a1-hash depends on the realm; the cache holds the
+				// answers for realm = domain, FreeSWITCH's usual case, so
+				// another realm is rendered each time.
+				return h.uncachedUser(ctx, k, req.Realm)
+			}
 			body, status, result = lookup(h, ctx, h.c.users, k, func(ctx context.Context) ([]byte, error) {
-				return h.renderUser(ctx, k.domain, k.user)
+				return h.renderUser(ctx, k.domain, k.user, "")
 			})
 			return body, status, kindUser, result
 		}
@@ -391,6 +408,18 @@ func lookup[K cacheKey[K]](h *Handler, ctx context.Context, s *shelf[K], k K, re
 	return body, http.StatusOK, resultMiss
 }
 
+func (h *Handler) uncachedUser(ctx context.Context, k userKey, realm string) (answerDoc, int, string, string) {
+	rctx, cancel := context.WithTimeout(ctx, dbTimeout)
+	out, err := h.renderUser(rctx, k.domain, k.user, realm)
+	cancel()
+	if err != nil {
+		h.markDegraded(err)
+		return notFoundAnswer, http.StatusServiceUnavailable, kindUser, resultError
+	}
+	h.markHealthy()
+	return newAnswer(out), http.StatusOK, kindUser, resultMiss
+}
+
 func (h *Handler) markDegraded(err error) {
 	if h.degraded.CompareAndSwap(false, true) {
 		h.degradedSince.Store(time.Now().UnixNano())
@@ -409,14 +438,34 @@ func (h *Handler) markHealthy() {
 // OnChange invalidates the cached answers a committed write affects. It is
 // subscribed to the events bus, runs synchronously in the writer's
 // goroutine, and only takes a lock and deletes map entries.
-func (h *Handler) OnChange(ev models.ChangeEvent) { h.c.onChange(ev) }
+func (h *Handler) OnChange(ev models.ChangeEvent) {
+	h.c.onChange(ev)
+	h.problems.onChange(ev)
+}
 
 // Health reports "ok", or "degraded" while the last database access of a
 // render failed and answers come from the last good renders.
+// Rows that cannot be rendered make it degraded too, naming them.
 func (h *Handler) Health() (status, detail string) {
-	if !h.degraded.Load() {
+	var parts []string
+	if h.degraded.Load() {
+		since := time.Unix(0, h.degradedSince.Load()).UTC().Format(time.RFC3339)
+		parts = append(parts, "database unreachable since "+since+"; answering from the last good renders, unknown users get not-found")
+	}
+	if ps := h.problems.list(); len(ps) > 0 {
+		const show = 5
+		var names []string
+		for i, p := range ps {
+			if i == show {
+				names = append(names, fmt.Sprintf("and %d more", len(ps)-show))
+				break
+			}
+			names = append(names, fmt.Sprintf("%s %q (%s)", p.Kind, p.Name, p.Reason))
+		}
+		parts = append(parts, fmt.Sprintf("%d stored rows cannot be rendered and are not in FreeSWITCH: %s", len(ps), strings.Join(names, "; ")))
+	}
+	if len(parts) == 0 {
 		return "ok", ""
 	}
-	since := time.Unix(0, h.degradedSince.Load()).UTC().Format(time.RFC3339)
-	return "degraded", "database unreachable since " + since + "; answering from the last good renders, unknown users get not-found"
+	return "degraded", strings.Join(parts, "; ")
 }

@@ -10,9 +10,13 @@ import (
 )
 
 // hostile is what an operator (or an attacker with API access) might
-// store: XML syntax, pre-processor syntax, whitespace FreeSWITCH's parser
-// would normalise, non-ASCII.
-const hostile = "a\"b'c<d>e&f;g\nh\ri\tj $${hostname} $$${x} ${domain} X-PRE-PROCESS x-pre-process <!--# --> <?php ?> <include> é€😀"
+// store in a password or a display name: XML syntax, pre-processor
+// syntax, runs of spaces, non-ASCII. Control characters are refused
+// everywhere (names.Chars; see TestUnrenderableValues).
+const hostile = "a\"b'c<d>e&f;g  h i j $${hostname} $$${x} ${domain} X-PRE-PROCESS x-pre-process <!--# --> <?php ?> <include> é€😀\U0001F9D1\u200d\U0001F4BB"
+
+// hostileToken is hostile as far as a one-word sofia setting allows.
+const hostileToken = "x-pre-process;X-PRE-PROCESS;%24%24{x};é€😀"
 
 // TestHostileValues stores hostile names and passwords and checks every
 // answer parses, passes FreeSWITCH's pre-processor unchanged and reads
@@ -23,7 +27,21 @@ func TestHostileValues(t *testing.T) {
 		seed(t, f.s)
 		ctx := context.Background()
 
-		user := `100"<&>$${x}`
+		// A user id no FreeSWITCH lookup can name exactly is refused by
+		// names.User: left out, and known as a problem.
+		badUser := `100"<&>$${x}`
+		if err := f.s.CreateExtension(ctx, &models.Extension{Domain: "127.0.0.1", UserID: badUser, Password: ptr("secret-pw"),
+			Context: "default", Enabled: true}); err != nil {
+			t.Fatal(err)
+		}
+		if _, body := f.post(t, sipAuth(badUser, "127.0.0.1")); !isNotFound(body) {
+			t.Fatalf("user %q rendered:\n%s", badUser, body)
+		}
+		if !hasProblem(f.h, models.KindExtension, badUser+"@127.0.0.1") {
+			t.Fatalf("user %q not among the problems: %+v", badUser, f.h.Problems())
+		}
+
+		user := "+493012345"
 		ext := &models.Extension{Domain: "127.0.0.1", UserID: user, Password: ptr(hostile),
 			DisplayName: hostile, CallerID: "+49<&>", Context: "de$${fault}", Enabled: true}
 		if err := f.s.CreateExtension(ctx, ext); err != nil {
@@ -31,12 +49,14 @@ func TestHostileValues(t *testing.T) {
 		}
 		_, body := f.post(t, sipAuth(user, "127.0.0.1"))
 		assertSurvivesPreprocess(t, body)
+		if pw, _ := userPassword(t, body); !pw.is(hostile) {
+			t.Errorf("a1-hash %q is not that of the stored password", pw.hash)
+		}
 		doc := parseDoc(t, body)
 		if u := doc.FindElement("//domain/user"); u == nil || u.SelectAttrValue("id", "") != user {
 			t.Fatalf("user id not read back:\n%s", body)
 		}
 		for path, want := range map[string]string{
-			"//user/params/param password":                         hostile,
 			"//user/variables/variable effective_caller_id_name":   hostile,
 			"//user/variables/variable effective_caller_id_number": "+49<&>",
 			"//user/variables/variable user_context":               "de$${fault}",
@@ -53,7 +73,7 @@ func TestHostileValues(t *testing.T) {
 		tr.Username = `user"<&>`
 		tr.AuthUsername = "$${x}"
 		tr.FromUser = "x-pre-process"
-		tr.Extension = "line1\nline2"
+		tr.Extension = "line1<&>line2"
 		if err := f.s.CreateTrunk(ctx, tr); err != nil {
 			t.Fatal(err)
 		}
@@ -67,7 +87,7 @@ func TestHostileValues(t *testing.T) {
 		assertSurvivesPreprocess(t, body)
 		for name, want := range map[string]string{
 			"password": hostile, "username": `user"<&>`, "auth-username": "$${x}",
-			"from-user": "x-pre-process", "extension": "line1\nline2",
+			"from-user": "x-pre-process", "extension": "line1<&>line2",
 		} {
 			if got, _ := gatewayParam(t, body, "hostile", name); got != want {
 				t.Errorf("gateway %s reads back as %q, want %q", name, got, want)
@@ -92,14 +112,23 @@ func TestHostileValues(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p.Params = models.StringMap{"user-agent-string": hostile}
+		p.Params = models.StringMap{"user-agent-string": hostileToken, "accept-blind-reg": "true"}
 		if err := f.s.UpdateProfile(ctx, p); err != nil {
 			t.Fatal(err)
 		}
 		_, body = f.post(t, configReq("sofia.conf"))
 		assertSurvivesPreprocess(t, body)
-		if got, _ := paramValue(parseDoc(t, body), "//profile[@name='lab']/settings/param", "user-agent-string"); got != hostile {
+		sdoc := parseDoc(t, body)
+		if got, _ := paramValue(sdoc, "//profile[@name='lab']/settings/param", "user-agent-string"); got != hostileToken {
 			t.Fatalf("profile setting reads back as %q", got)
+		}
+		// Written past the API: the setting that would disable
+		// authentication is left out, and the profile is a known problem.
+		if _, ok := paramValue(sdoc, "//profile[@name='lab']/settings/param", "accept-blind-reg"); ok {
+			t.Fatalf("accept-blind-reg rendered:\n%s", body)
+		}
+		if !hasProblem(f.h, models.KindProfile, "lab") {
+			t.Fatalf("profile lab not among the problems: %+v", f.h.Problems())
 		}
 	})
 }
@@ -169,4 +198,13 @@ func TestUndecryptablePasswords(t *testing.T) {
 			}
 		}
 	})
+}
+
+func hasProblem(h *Handler, kind, name string) bool {
+	for _, p := range h.Problems() {
+		if p.Kind == kind && p.Name == name {
+			return true
+		}
+	}
+	return false
 }

@@ -32,6 +32,8 @@ type metrics struct {
 	duration *prometheus.HistogramVec
 	skipped  *prometheus.CounterVec
 	degraded prometheus.Gauge
+	// unrenderable counts the rows known not to render, by kind.
+	unrenderable *prometheus.GaugeVec
 
 	// The children of the hot path, resolved once: WithLabelValues hashes
 	// and locks on every call. Indexed like allKinds and allResults;
@@ -82,6 +84,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		skipped: f.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "fsplane", Subsystem: "xmlcurl", Name: "skipped_total",
 			Help: "Rows left out of an answer because they cannot be rendered faithfully (undecryptable password, invalid value).",
+		}, []string{"kind"}),
+		unrenderable: f.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "fsplane", Subsystem: "xmlcurl", Name: "unrenderable_rows",
+			Help: "Stored rows (trunk, extension, profile) that cannot be rendered exactly and so are not, or only partly, in FreeSWITCH.",
 		}, []string{"kind"}),
 		degraded: f.NewGauge(prometheus.GaugeOpts{
 			Namespace: "fsplane", Subsystem: "xmlcurl", Name: "degraded",

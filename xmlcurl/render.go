@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/beevik/etree"
+
+	"github.com/fsplane/fsplane/names"
 )
 
 // notFound is FreeSWITCH's "not found" document: switch_xml_locate skips a
@@ -110,20 +111,14 @@ func hasPrefixFold(b []byte, lower string) bool {
 	return true
 }
 
-// checkValue reports whether s can be carried through XML unchanged:
-// valid UTF-8 and only characters XML 1.0 allows (etree would silently
-// replace the rest with U+FFFD).
+// checkValue reports whether s can be carried through XML so that
+// FreeSWITCH reads it back exactly: the characters package names allows
+// in every stored value, which the API checked already. A row written
+// past the API is refused here rather than rendered altered (etree would
+// replace what XML cannot carry with U+FFFD).
 func checkValue(field, s string) error {
-	if !utf8.ValidString(s) {
-		return fmt.Errorf("%w: %s is not valid UTF-8", ErrUnrenderable, field)
-	}
-	for _, r := range s {
-		if r == '\t' || r == '\n' || r == '\r' {
-			continue
-		}
-		if r < 0x20 || r == 0xFFFE || r == 0xFFFF || (r >= 0xD800 && r <= 0xDFFF) {
-			return fmt.Errorf("%w: %s contains control character %U", ErrUnrenderable, field, r)
-		}
+	if err := names.Chars(s); err != nil {
+		return fmt.Errorf("%w: %s %v", ErrUnrenderable, field, err)
 	}
 	return nil
 }

@@ -24,6 +24,7 @@ type Request struct {
 	Profile string // the sofia profile asking
 	User    string
 	Domain  string
+	Realm   string // sip_auth_realm: the digest realm of a REGISTER or INVITE
 
 	// tail is the raw, still URL-encoded event-header part, for Params.
 	tail string
@@ -36,6 +37,7 @@ const (
 	paramProfile = "profile"
 	paramUser    = "user"
 	paramDomain  = "domain"
+	paramRealm   = "sip_auth_realm"
 )
 
 // The delimiters of the five raw fields. Each starts with '&' and contains
@@ -129,7 +131,7 @@ func cutAt(s, sep string) (before, after string, ok bool) {
 // piece's first byte; TestScanTailMatchesPairs holds it to eachPair's
 // semantics.
 func (r *Request) scanTail() {
-	var action, purpose, profile, user, domain string
+	var action, purpose, profile, user, domain, realm string
 	s := r.tail
 	for p := 0; p < len(s); {
 		end := strings.IndexByte(s[p:], '&')
@@ -162,10 +164,14 @@ func (r *Request) scanTail() {
 			if v, ok := strings.CutPrefix(piece, paramDomain+"="); ok {
 				domain = v
 			}
+		case 's':
+			if v, ok := strings.CutPrefix(piece, paramRealm+"="); ok {
+				realm = v
+			}
 		}
 	}
 	r.Action, r.Purpose, r.Profile = unescape(action), unescape(purpose), unescape(profile)
-	r.User, r.Domain = unescape(user), unescape(domain)
+	r.User, r.Domain, r.Realm = unescape(user), unescape(domain), unescape(realm)
 }
 
 // Param is one decoded event header.

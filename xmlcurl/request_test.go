@@ -45,7 +45,7 @@ func TestParseCapturedRegister(t *testing.T) {
 	r := ParseRequest(body)
 	want := Request{
 		Hostname: "vm", Section: "directory", TagName: "domain", KeyName: "name", KeyValue: "127.0.0.1",
-		Action: "sip_auth", Profile: "", User: "1000", Domain: "127.0.0.1",
+		Action: "sip_auth", Profile: "", User: "1000", Domain: "127.0.0.1", Realm: "127.0.0.1",
 	}
 	r.tail = ""
 	if r != want {
@@ -188,6 +188,8 @@ func TestParseProperty(t *testing.T) {
 				want.User = p.Value
 			case "domain":
 				want.Domain = p.Value
+			case "sip_auth_realm":
+				want.Realm = p.Value
 			}
 		}
 		body := formatRequest(want, params)

@@ -2,8 +2,8 @@ package xmlcurl
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strconv"
 
@@ -11,19 +11,6 @@ import (
 	"github.com/fsplane/fsplane/models"
 	"github.com/fsplane/fsplane/names"
 )
-
-// ownSettings are the sofia settings rendered from Profile's columns; a
-// Params entry of the same name is ignored.
-var ownSettings = []string{
-	"sip-ip", "sip-port", "rtp-ip", "ext-sip-ip", "ext-rtp-ip", "tls", "tls-sip-port",
-	"tls-cert-dir", "wss-binding", "apply-inbound-acl", "auth-calls", "context",
-}
-
-// deniedSettings would switch authentication off for the whole profile.
-var deniedSettings = []string{"accept-blind-reg", "accept-blind-auth"}
-
-// settingName is the shape of every sofia setting name.
-var settingName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
 
 // renderSofia answers sofia.conf: every profile, whole. FreeSWITCH asks
 // with and without profile=; a document missing a profile, or a profile
@@ -42,10 +29,15 @@ func (h *Handler) renderSofia(ctx context.Context) ([]byte, error) {
 	list := cfg.CreateElement("profiles")
 	for i := range profiles {
 		p := &profiles[i]
-		settings, err := h.profileSettings(p)
-		if err != nil {
-			h.skip("profile", p.Name, err)
+		settings, dropped, err := h.profileSettings(p)
+		switch {
+		case err != nil:
+			h.skip(models.KindProfile, p.Name, err)
 			continue
+		case dropped != nil:
+			h.skip(models.KindProfile, p.Name, dropped)
+		default:
+			h.problems.clear(models.KindProfile, p.Name)
 		}
 		pe := list.CreateElement("profile")
 		pe.CreateAttr("name", p.Name)
@@ -62,12 +54,14 @@ func (h *Handler) renderSofia(ctx context.Context) ([]byte, error) {
 	return serialize(doc)
 }
 
-func (h *Handler) profileSettings(p *models.Profile) (*params, error) {
+// profileSettings returns p's settings, and in dropped the free settings
+// left out (each named), or an error when the profile cannot be rendered.
+func (h *Handler) profileSettings(p *models.Profile) (_ *params, dropped, _ error) {
 	if err := names.Profile(p.Name); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if p.BindIP == "" || p.SIPPort <= 0 {
-		return nil, fmt.Errorf("%w: no sip-ip or sip-port", ErrIncomplete)
+		return nil, nil, fmt.Errorf("%w: no sip-ip or sip-port", ErrIncomplete)
 	}
 	var s params
 	s.add("sip-ip", bareHost(p.BindIP))
@@ -89,7 +83,7 @@ func (h *Handler) profileSettings(p *models.Profile) (*params, error) {
 	s.add("auth-calls", boolString(p.AuthCalls))
 	s.addIf("context", p.Context)
 	if s.err != nil {
-		return nil, s.err
+		return nil, nil, s.err
 	}
 	if _, ok := p.Params["dialplan"]; !ok {
 		s.add("dialplan", "XML")
@@ -101,24 +95,15 @@ func (h *Handler) profileSettings(p *models.Profile) (*params, error) {
 	slices.Sort(extra)
 	for _, name := range extra {
 		value := p.Params[name]
-		var why string
-		switch {
-		case !settingName.MatchString(name):
-			why = "is not a sofia setting name"
-		case slices.Contains(ownSettings, name):
-			why = "is set from the profile's own field"
-		case slices.Contains(deniedSettings, name):
-			why = "would disable authentication"
-		case checkValue(name, value) != nil:
-			why = "has a value that cannot be rendered"
-		}
-		if why != "" {
-			h.skip("profile", p.Name+" setting "+strconv.Quote(name), fmt.Errorf("%w: %s", ErrUnrenderable, why))
+		// The API refuses these at write time; a row written past it
+		// loses the one setting, never the profile.
+		if err := names.Setting(name, value); err != nil {
+			dropped = errors.Join(dropped, fmt.Errorf("%w: setting %s left out: %v", ErrUnrenderable, strconv.Quote(name), err))
 			continue
 		}
 		s.add(name, value)
 	}
-	return &s, nil
+	return &s, dropped, nil
 }
 
 // renderACL answers acl.conf from the same function as the firewall

@@ -20,6 +20,7 @@ func TestBindingConfig(t *testing.T) {
 		{URL: "http://x", User: "a"},
 		{User: "a", Password: "p"},
 		{URL: "http://x", User: "a", Password: "p\x00"},
+		{URL: "http://x", User: "a", Password: "p\nq"},
 	} {
 		if _, err := BindingConfig(bad); err == nil {
 			t.Errorf("%+v accepted", bad)

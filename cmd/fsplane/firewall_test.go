@@ -36,9 +36,9 @@ func firewallEnv(t *testing.T, extra ...models.ProviderRange) (map[string]string
 		t.Fatal(err)
 	}
 	ranges := append([]models.ProviderRange{
-		{Provider: "Plusnet", CIDR: "92.197.176.0/24", Ports: models.StringList{"5060/udp", "5061/tcp"}},
-		{Provider: "Plusnet", CIDR: "92.197.177.0/24", Ports: models.StringList{"5060/udp", "5061/tcp"}},
-		{Provider: "Plusnet", CIDR: "92.197.182.0/24", Ports: models.StringList{"5060/udp", "5061/tcp"}},
+		{Provider: "plusnet", CIDR: "92.197.176.0/24", Ports: models.StringList{"5060/udp", "5061/tcp"}},
+		{Provider: "plusnet", CIDR: "92.197.177.0/24", Ports: models.StringList{"5060/udp", "5061/tcp"}},
+		{Provider: "plusnet", CIDR: "92.197.182.0/24", Ports: models.StringList{"5060/udp", "5061/tcp"}},
 		{Provider: "1und1", CIDR: "2001:8d8:104:100:212:227:124:129/125", Ports: models.StringList{"5060/udp"}},
 		{Provider: "1und1", CIDR: "212.227.124.0/24", Ports: models.StringList{}},
 	}, extra...)
@@ -88,7 +88,7 @@ func TestFirewallExport(t *testing.T) {
 	for _, want := range []string{
 		"ufw allow from 2001:8d8:104:100:212:227:124:128/125 to any port 5060 proto udp comment 'fsplane:1und1'\n",
 		"ufw allow from 212.227.124.0/24 to any port 5060 proto udp comment 'fsplane:1und1'\n",
-		"ufw allow from 92.197.182.0/24 to any port 5061 proto tcp comment 'fsplane:Plusnet'\n",
+		"ufw allow from 92.197.182.0/24 to any port 5061 proto tcp comment 'fsplane:plusnet'\n",
 		"ufw allow 16384:16484/udp comment 'fsplane:general'\n",
 	} {
 		if rc != 0 || !strings.Contains(out, want) {
@@ -96,9 +96,9 @@ func TestFirewallExport(t *testing.T) {
 		}
 	}
 
-	out, stderr, rc := runFsplane(t, env, "firewall", "export", "--format", "ufw", "--provider", "Plusnet")
+	out, stderr, rc := runFsplane(t, env, "firewall", "export", "--format", "ufw", "--provider", "plusnet")
 	if rc != 0 || strings.Count(out, "\nufw allow") != 6 || strings.Contains(out, "1und1") || strings.Contains(out, "general") {
-		t.Errorf("--provider Plusnet (rc %d, %s):\n%s", rc, stderr, out)
+		t.Errorf("--provider plusnet (rc %d, %s):\n%s", rc, stderr, out)
 	}
 	out, _, rc = runFsplane(t, env, "firewall", "export", "--format", "acl", "--provider", "1und1")
 	if rc != 0 || strings.Count(out, "<node ") != 2 || strings.Contains(out, "92.197") {
@@ -113,9 +113,9 @@ func TestFirewallExportRefuses(t *testing.T) {
 		want string
 	}{
 		{[]string{"--format", "iptables"}, `unknown format (want ufw, nft, acl or json): "iptables"`},
-		{[]string{"--format", "nft", "--provider", "Plusnet"}, "--provider cannot be used with --format nft"},
+		{[]string{"--format", "nft", "--provider", "plusnet"}, "--provider cannot be used with --format nft"},
 		{[]string{"--provider", "Plus'net"}, `--provider: firewall: invalid value: provider name "Plus'net"`},
-		{[]string{"--provider", "Sipgate"}, `no ranges stored for provider "Sipgate"`},
+		{[]string{"--provider", "sipgate"}, `no ranges stored for provider "sipgate"`},
 	} {
 		out, stderr, rc := runFsplane(t, env, append([]string{"firewall", "export"}, tc.args...)...)
 		if rc == 0 || out != "" || !strings.Contains(stderr, tc.want) {
@@ -124,14 +124,14 @@ func TestFirewallExportRefuses(t *testing.T) {
 	}
 
 	// The store takes any text; export refuses a bad row, naming it.
-	env, _, _ = firewallEnv(t, models.ProviderRange{Provider: "Sipgate", CIDR: "217.10.68.0/33"})
+	env, _, _ = firewallEnv(t, models.ProviderRange{Provider: "sipgate", CIDR: "217.10.68.0/33"})
 	out, stderr, rc := runFsplane(t, env, "firewall", "export")
 	if rc == 0 || out != "" || !strings.Contains(stderr, `"217.10.68.0/33" is not a CIDR`) {
 		t.Errorf("bad stored CIDR: rc %d, stdout %q, stderr %q", rc, out, stderr)
 	}
 }
 
-// ufw 0.36.2's `ufw status` with the seed's hand-written Plusnet rules
+// ufw 0.36.2's `ufw status` with the seed's hand-written plusnet rules
 // (no comments), one fsplane rule and a stale one.
 const statusFixture = `Status: active
 
@@ -161,16 +161,16 @@ func TestFirewallDiff(t *testing.T) {
 
 # Add:
 ufw allow from 212.227.124.0/24 to any port 5060 proto udp comment 'fsplane:1und1'
-ufw allow from 92.197.182.0/24 to any port 5060 proto udp comment 'fsplane:Plusnet'
-ufw allow from 92.197.176.0/24 to any port 5061 proto tcp comment 'fsplane:Plusnet'
-ufw allow from 92.197.177.0/24 to any port 5061 proto tcp comment 'fsplane:Plusnet'
-ufw allow from 92.197.182.0/24 to any port 5061 proto tcp comment 'fsplane:Plusnet'
+ufw allow from 92.197.182.0/24 to any port 5060 proto udp comment 'fsplane:plusnet'
+ufw allow from 92.197.176.0/24 to any port 5061 proto tcp comment 'fsplane:plusnet'
+ufw allow from 92.197.177.0/24 to any port 5061 proto tcp comment 'fsplane:plusnet'
+ufw allow from 92.197.182.0/24 to any port 5061 proto tcp comment 'fsplane:plusnet'
 ufw allow 10000:10060/udp comment 'fsplane:general'
 ufw allow 16384:16484/udp comment 'fsplane:general'
 
 # Update (UFW rewrites the comment of the rule it has):
-ufw allow from 92.197.176.0/24 to any port 5060 proto udp comment 'fsplane:Plusnet'
-ufw allow from 92.197.177.0/24 to any port 5060 proto udp comment 'fsplane:Plusnet'
+ufw allow from 92.197.176.0/24 to any port 5060 proto udp comment 'fsplane:plusnet'
+ufw allow from 92.197.177.0/24 to any port 5060 proto udp comment 'fsplane:plusnet'
 
 # Delete (fsplane rules no longer generated):
 ufw delete allow from 10.0.0.0/8 to any port 5060 proto udp

@@ -1,16 +1,14 @@
-package api
+package names
 
 import (
-	"errors"
-	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
 )
 
-// sipHost is a proxy, registrar, realm or domain: a DNS name or an IP
+// Host is a proxy, registrar, realm or domain: a DNS name or an IP
 // address, with an optional port.
-type sipHost struct {
+type Host struct {
 	Name string     // DNS name, lower case; "" for an address
 	Addr netip.Addr // valid for an address
 	Port int        // 0: none
@@ -19,7 +17,7 @@ type sipHost struct {
 // String renders the host as FreeSWITCH needs it: IPv6 in brackets
 // ([2001:db8::1] or [2001:db8::1]:5060); without them FreeSWITCH cuts the
 // address at its last colon.
-func (h sipHost) String() string {
+func (h Host) String() string {
 	host := h.Name
 	if h.Addr.IsValid() {
 		host = h.Addr.String()
@@ -33,8 +31,8 @@ func (h sipHost) String() string {
 	return host
 }
 
-// Host is the name or bare address, without port or brackets.
-func (h sipHost) Host() string {
+// Host returns the name or bare address, without port or brackets.
+func (h Host) Host() string {
 	if h.Addr.IsValid() {
 		return h.Addr.String()
 	}
@@ -42,9 +40,10 @@ func (h sipHost) Host() string {
 }
 
 // Family is ipv4 or ipv6 for an address, "" for a DNS name.
-func (h sipHost) Family() string { return addrFamily(h.Addr) }
+func (h Host) Family() string { return AddrFamily(h.Addr) }
 
-func addrFamily(a netip.Addr) string {
+// AddrFamily is "ipv4", "ipv6", or "" for an invalid address.
+func AddrFamily(a netip.Addr) string {
 	switch {
 	case !a.IsValid():
 		return ""
@@ -55,31 +54,31 @@ func addrFamily(a netip.Addr) string {
 	}
 }
 
-// parseHost parses a host with an optional port (when allowPort). A bare
+// ParseHost parses a host with an optional port (when allowPort). A bare
 // IPv6 address is accepted and later rendered in brackets; "2001:db8::1:5060"
 // is read as an address, so an IPv6 host with a port must be bracketed.
-func parseHost(s string, allowPort bool) (sipHost, error) {
+func ParseHost(s string, allowPort bool) (Host, error) {
 	if s == "" {
-		return sipHost{}, errors.New("must not be empty")
+		return Host{}, invalidf("must not be empty")
 	}
-	if err := safeToken(s); err != nil {
-		return sipHost{}, err
+	if err := Token(s); err != nil {
+		return Host{}, err
 	}
 	if len(s) > 255 {
-		return sipHost{}, errors.New("longer than 255 characters")
+		return Host{}, invalidf("longer than 255 characters")
 	}
-	var h sipHost
+	var h Host
 	if strings.HasPrefix(s, "[") {
 		end := strings.IndexByte(s, ']')
 		if end < 0 {
-			return h, fmt.Errorf("%q: missing ] after the IPv6 address", s)
+			return h, invalidf("%q: missing ] after the IPv6 address", s)
 		}
-		a, err := parseAddr(s[1:end])
+		a, err := ParseAddr(s[1:end])
 		if err != nil {
 			return h, err
 		}
 		if !a.Is6() {
-			return h, fmt.Errorf("%q: only IPv6 addresses go in brackets", s)
+			return h, invalidf("%q: only IPv6 addresses go in brackets", s)
 		}
 		h.Addr = a
 		rest := s[end+1:]
@@ -87,19 +86,19 @@ func parseHost(s string, allowPort bool) (sipHost, error) {
 			return h, nil
 		}
 		if !strings.HasPrefix(rest, ":") {
-			return h, fmt.Errorf("%q: unexpected %q after the address", s, rest)
+			return h, invalidf("%q: unexpected %q after the address", s, rest)
 		}
 		return h, h.setPort(rest[1:], allowPort)
 	}
 	if a, err := netip.ParseAddr(s); err == nil {
-		if a, err = parseAddr(s); err != nil {
+		if a, err = ParseAddr(s); err != nil {
 			return h, err
 		}
 		h.Addr = a
 		return h, nil
 	}
 	if strings.Count(s, ":") > 1 {
-		return h, fmt.Errorf("%q is not a valid IPv6 address (with a port, write [2001:db8::1]:5060)", s)
+		return h, invalidf("%q is not a valid IPv6 address (with a port, write [2001:db8::1]:5060)", s)
 	}
 	host, port, hasPort := strings.Cut(s, ":")
 	if hasPort {
@@ -108,24 +107,24 @@ func parseHost(s string, allowPort bool) (sipHost, error) {
 		}
 	}
 	if a, err := netip.ParseAddr(host); err == nil {
-		if a, err = parseAddr(host); err != nil {
+		if a, err = ParseAddr(host); err != nil {
 			return h, err
 		}
 		h.Addr = a
 		return h, nil
 	}
-	if err := dnsName(host); err != nil {
+	if err := DNSName(host); err != nil {
 		return h, err
 	}
 	h.Name = strings.ToLower(host)
 	return h, nil
 }
 
-func (h *sipHost) setPort(p string, allow bool) error {
+func (h *Host) setPort(p string, allow bool) error {
 	if !allow {
-		return errors.New("must not carry a port")
+		return invalidf("must not carry a port")
 	}
-	n, err := parsePort(p)
+	n, err := ParsePort(p)
 	if err != nil {
 		return err
 	}
@@ -133,63 +132,77 @@ func (h *sipHost) setPort(p string, allow bool) error {
 	return nil
 }
 
-func parsePort(p string) (int, error) {
+func ParsePort(p string) (int, error) {
 	if p == "" || len(p) > 5 || strings.Trim(p, "0123456789") != "" {
-		return 0, fmt.Errorf("port %q is not a number", p)
+		return 0, invalidf("port %q is not a number", p)
 	}
 	n, _ := strconv.Atoi(p)
 	if n < 1 || n > 65535 {
-		return 0, fmt.Errorf("port %d out of range 1-65535", n)
+		return 0, invalidf("port %d out of range 1-65535", n)
 	}
 	return n, nil
 }
 
-// parseAddr accepts the addresses a SIP peer can have: no zone, no
+// ParseAddr accepts the addresses a SIP peer can have: no zone, no
 // IPv4-mapped IPv6, not unspecified or multicast.
-func parseAddr(s string) (netip.Addr, error) {
+func ParseAddr(s string) (netip.Addr, error) {
 	a, err := netip.ParseAddr(s)
 	switch {
 	case err != nil:
-		return a, fmt.Errorf("%q is not a valid IP address", s)
+		return a, invalidf("%q is not a valid IP address", s)
 	case a.Zone() != "":
-		return a, fmt.Errorf("%q has a zone; use a global address", s)
+		return a, invalidf("%q has a zone; use a global address", s)
 	case a.Is4In6():
-		return a, fmt.Errorf("%q is an IPv4-mapped IPv6 address; write the IPv4 address %s", s, a.Unmap())
+		return a, invalidf("%q is an IPv4-mapped IPv6 address; write the IPv4 address %s", s, a.Unmap())
 	case a.IsUnspecified():
-		return a, fmt.Errorf("%q is the unspecified address", s)
+		return a, invalidf("%q is the unspecified address", s)
 	case a.IsMulticast():
-		return a, fmt.Errorf("%q is a multicast address", s)
+		return a, invalidf("%q is a multicast address", s)
 	}
 	return a, nil
 }
 
-// dnsName checks a host name: labels of letters, digits and hyphens, not
+// DNSName checks a host name: labels of letters, digits and hyphens, not
 // starting or ending with a hyphen, at most 63 characters each, 253 in
 // all. A name whose last label is numeric must be an IPv4 address.
-func dnsName(s string) error {
+func DNSName(s string) error {
 	if s == "" {
-		return errors.New("empty host name")
+		return invalidf("empty host name")
 	}
 	if len(s) > 253 {
-		return fmt.Errorf("host name %q is longer than 253 characters", s)
+		return invalidf("host name %q is longer than 253 characters", s)
 	}
 	labels := strings.Split(strings.TrimSuffix(s, "."), ".")
 	for _, l := range labels {
 		if l == "" || len(l) > 63 {
-			return fmt.Errorf("host name %q has an empty or over-long label", s)
+			return invalidf("host name %q has an empty or over-long label", s)
 		}
 		if l[0] == '-' || l[len(l)-1] == '-' {
-			return fmt.Errorf("host name %q has a label starting or ending with '-'", s)
+			return invalidf("host name %q has a label starting or ending with '-'", s)
 		}
 		for i := 0; i < len(l); i++ {
 			c := l[i]
 			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
-				return fmt.Errorf("host name %q contains %q", s, c)
+				return invalidf("host name %q contains %q", s, c)
 			}
 		}
 	}
 	if last := labels[len(labels)-1]; strings.Trim(last, "0123456789") == "" {
-		return fmt.Errorf("%q is not a valid IPv4 address or host name", s)
+		return invalidf("%q is not a valid IPv4 address or host name", s)
+	}
+	return nil
+}
+
+// Domain checks a directory domain as stored: a host name or an address
+// without port, in the form ParseHost gives it (lower case, IPv6 in
+// brackets), so that the API, xml-curl and xml_flush_cache agree on it.
+func Domain(s string) error {
+	h, err := ParseHost(s, false)
+	if err != nil {
+		return err
+	}
+	if h.String() != s {
+		return invalidf("%q is not in normal form: write %s", s, h.String())
 	}
 	return nil
 }

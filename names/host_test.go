@@ -1,4 +1,4 @@
-package api
+package names
 
 import (
 	"strings"
@@ -55,10 +55,10 @@ func TestParseHost(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
-			h, err := parseHost(tc.in, tc.port)
+			h, err := ParseHost(tc.in, tc.port)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("parseHost(%q) = %v, %v; want error %q", tc.in, h, err, tc.wantErr)
+					t.Fatalf("ParseHost(%q) = %v, %v; want error %q", tc.in, h, err, tc.wantErr)
 				}
 				return
 			}
@@ -69,7 +69,7 @@ func TestParseHost(t *testing.T) {
 				t.Errorf("got %q (%q), want %q (%q)", h.String(), h.Family(), tc.want, tc.fam)
 			}
 			// Normalised output parses to itself.
-			again, err := parseHost(h.String(), true)
+			again, err := ParseHost(h.String(), true)
 			if err != nil || again.String() != h.String() {
 				t.Errorf("round trip %q → %q, %v", h.String(), again.String(), err)
 			}
@@ -90,39 +90,9 @@ func TestCheckE164(t *testing.T) {
 		"+4934556672901234": "not an E.164",
 		"+49345\n":          "not an E.164",
 	} {
-		err := checkE164(in)
+		err := E164(in)
 		if wantErr == "" && err != nil || wantErr != "" && (err == nil || !strings.Contains(err.Error(), wantErr)) {
-			t.Errorf("checkE164(%q) = %v, want %q", in, err, wantErr)
-		}
-	}
-}
-
-func TestIfMatch(t *testing.T) {
-	for _, tc := range []struct {
-		vals    []string
-		v       int64
-		ok      bool
-		wantErr string
-	}{
-		{nil, 0, false, ""},
-		{[]string{`"3"`}, 3, true, ""},
-		{[]string{` "12" `}, 12, true, ""},
-		{[]string{"*"}, 0, false, ""},
-		{[]string{`"1", "2"`}, 0, false, "one ETag"},
-		{[]string{`W/"3"`}, 0, false, "strong ETag"},
-		{[]string{`3`}, 0, false, "quoted ETag"},
-		{[]string{`"x"`}, 0, false, "not an fsplane ETag"},
-		{[]string{`"0"`}, 0, false, "not an fsplane ETag"},
-	} {
-		v, ok, err := ifMatch(tc.vals)
-		if tc.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-				t.Errorf("ifMatch(%q) err %v, want %q", tc.vals, err, tc.wantErr)
-			}
-			continue
-		}
-		if err != nil || v != tc.v || ok != tc.ok {
-			t.Errorf("ifMatch(%q) = %d %v %v", tc.vals, v, ok, err)
+			t.Errorf("E164(%q) = %v, want %q", in, err, wantErr)
 		}
 	}
 }
@@ -132,7 +102,7 @@ func FuzzParseHost(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		h, err := parseHost(s, true)
+		h, err := ParseHost(s, true)
 		if err != nil {
 			return
 		}
@@ -143,7 +113,7 @@ func FuzzParseHost(f *testing.F) {
 		if h.Family() == "ipv6" && !strings.HasPrefix(out, "[") {
 			t.Fatalf("IPv6 %q not bracketed: %q", s, out)
 		}
-		again, err := parseHost(out, true)
+		again, err := ParseHost(out, true)
 		if err != nil || again.String() != out {
 			t.Fatalf("%q → %q does not round-trip: %v", s, out, err)
 		}
