@@ -43,6 +43,7 @@ var errReturned = errors.New("stopped unexpectedly")
 type component struct {
 	name   string
 	policy policy
+	log    *slog.Logger
 
 	mu     sync.Mutex
 	status string // ok, degraded (running, reporting an error), down (failed)
@@ -53,15 +54,15 @@ type component struct {
 // report is how a running component states its health: nil is ok, an
 // error is degraded (it runs, but something it needs fails). Transitions
 // are logged; repeats are not.
-func (c *component) report(log *slog.Logger, err error) {
+func (c *component) report(err error) {
 	if err == nil {
-		c.set(log, "ok", nil)
+		c.set("ok", nil)
 		return
 	}
-	c.set(log, "degraded", err)
+	c.set("degraded", err)
 }
 
-func (c *component) set(log *slog.Logger, status string, err error) {
+func (c *component) set(status string, err error) {
 	c.mu.Lock()
 	changed := c.status != status
 	c.status, c.err = status, err
@@ -74,9 +75,9 @@ func (c *component) set(log *slog.Logger, status string, err error) {
 	}
 	switch status {
 	case "ok":
-		log.Info("component running", "component", c.name)
+		c.log.Info("component running")
 	case "degraded":
-		log.Warn("component degraded", "component", c.name, "err", err)
+		c.log.Warn("component degraded", "err", err)
 	}
 }
 
@@ -119,7 +120,7 @@ func (rg *runGroup) Context() context.Context { return rg.ctx }
 // add declares a component, before it starts, so that its check can be
 // handed to the API.
 func (rg *runGroup) add(name string, p policy) *component {
-	c := &component{name: name, policy: p, status: "ok", since: time.Now()}
+	c := &component{name: name, policy: p, log: rg.log.With("component", name), status: "ok", since: time.Now()}
 	rg.mu.Lock()
 	rg.components = append(rg.components, c)
 	rg.mu.Unlock()
@@ -132,7 +133,7 @@ func (rg *runGroup) add(name string, p policy) *component {
 // the HTTP server has drained. A panic in run (not in goroutines run
 // starts) is a failure like an error.
 func (rg *runGroup) start(ctx context.Context, c *component, run func(ctx context.Context) error) {
-	log := rg.log.With("component", c.name)
+	log := c.log
 	rg.g.Go(func() error {
 		backoff := rg.minBackoff
 		for {
@@ -144,7 +145,7 @@ func (rg *runGroup) start(ctx context.Context, c *component, run func(ctx contex
 			if err == nil {
 				err = errReturned
 			}
-			c.set(log, "down", err)
+			c.set("down", err)
 			if c.policy == endProcess {
 				log.Error("component failed; stopping fsplane", "err", err, "policy", c.policy)
 				return fmt.Errorf("%s: %w", c.name, err)
@@ -161,7 +162,7 @@ func (rg *runGroup) start(ctx context.Context, c *component, run func(ctx contex
 			case <-t.C:
 			}
 			backoff = min(2*backoff, rg.maxBackoff)
-			c.set(log, "ok", nil)
+			c.set("ok", nil)
 		}
 	})
 }

@@ -98,7 +98,7 @@ func TestRunGroupRestartsWithBackoff(t *testing.T) {
 			panic("third failure")
 		case 4:
 			<-release // the check shows the last failure until told otherwise
-			c.report(rg.log, errors.New("database unreachable"))
+			c.report(errors.New("database unreachable"))
 		}
 		<-ctx.Done()
 		return ctx.Err()

@@ -187,9 +187,8 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 
 	// Then what makes FreeSWITCH call us.
 	if followC != nil {
-		flog := a.log.With("component", followC.name)
 		rg.start(backCtx, followC, func(ctx context.Context) error {
-			bus.Follow(ctx, s, lastChange, time.Second, func(err error) { followC.report(flog, err) })
+			bus.Follow(ctx, s, lastChange, time.Second, followC.report)
 			return nil
 		})
 	}
