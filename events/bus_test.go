@@ -2,6 +2,7 @@ package events_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -62,7 +63,7 @@ func TestFollowAcrossReplicas(t *testing.T) {
 			src events.Source
 		}{{&busA, a}, {&busB, b}} {
 			wg.Add(1)
-			go func() { defer wg.Done(); f.bus.Follow(ctx, f.src, 0, 10*time.Millisecond) }()
+			go func() { defer wg.Done(); f.bus.Follow(ctx, f.src, 0, 10*time.Millisecond, nil) }()
 		}
 
 		if err := a.CreateProfile(ctx, &models.Profile{Name: "internal", BindIP: "::", SIPPort: 5060}); err != nil {
@@ -85,4 +86,73 @@ func TestFollowAcrossReplicas(t *testing.T) {
 			}
 		}
 	})
+}
+
+// flaky is a change log that fails while down is set.
+type flaky struct {
+	mu   sync.Mutex
+	down bool
+	evs  []models.ChangeEvent
+}
+
+func (f *flaky) set(down bool, evs ...models.ChangeEvent) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.down = down
+	f.evs = append(f.evs, evs...)
+}
+
+var errAway = errors.New("database is away")
+
+func (f *flaky) ChangesSince(_ context.Context, after uint64, _ int) ([]models.ChangeEvent, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		return nil, errAway
+	}
+	var out []models.ChangeEvent
+	for _, ev := range f.evs {
+		if ev.ID > after {
+			out = append(out, ev)
+		}
+	}
+	return out, nil
+}
+
+// A failing change log is reported, not dropped; once it answers again the
+// report says so and the events committed meanwhile are delivered.
+func TestFollowReportsErrors(t *testing.T) {
+	src := &flaky{down: true}
+	var b events.Bus
+	var g got
+	b.Subscribe(g.add)
+	reports := make(chan error, 1000)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); b.Follow(ctx, src, 0, time.Millisecond, func(err error) { reports <- err }) }()
+	defer func() { cancel(); <-done }()
+
+	next := func() error {
+		t.Helper()
+		select {
+		case err := <-reports:
+			return err
+		case <-time.After(10 * time.Second):
+			t.Fatal("Follow reported nothing")
+			return nil
+		}
+	}
+	err := next()
+	if !errors.Is(err, errAway) {
+		t.Fatalf("report while the source fails: %v, want it to wrap %v", err, errAway)
+	}
+	src.set(false, models.ChangeEvent{ID: 7})
+	for err != nil {
+		if err = next(); err != nil && !errors.Is(err, errAway) {
+			t.Fatalf("unexpected report %v", err)
+		}
+	}
+	if ids := g.snapshot(); len(ids) != 1 || ids[0] != 7 {
+		t.Fatalf("after the source came back the subscriber saw %v, want [7]", ids)
+	}
 }

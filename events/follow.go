@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/fsplane/fsplane/models"
@@ -22,7 +23,16 @@ const window = 512
 // interval until ctx ends. Events this bus published itself are not
 // delivered twice. It starts after change ID after (serve passes the newest
 // ID at start: what happened before is already in what consumers load).
-func (b *Bus) Follow(ctx context.Context, src Source, after uint64, interval time.Duration) {
+//
+// A failed poll does not stop Follow: the next tick tries again from the
+// same place, so nothing is skipped. report, when not nil, receives every
+// poll's outcome in the caller's terms: the error of a failed poll, nil
+// after one that succeeded; serve shows it on /readyz and logs the
+// transitions. report runs in Follow's goroutine and must not block.
+func (b *Bus) Follow(ctx context.Context, src Source, after uint64, interval time.Duration, report func(error)) {
+	if report == nil {
+		report = func(error) {}
+	}
 	last := after
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -38,7 +48,11 @@ func (b *Bus) Follow(ctx context.Context, src Source, after uint64, interval tim
 		}
 		evs, err := src.ChangesSince(ctx, from, 1000)
 		if err != nil {
-			continue // the database is away; try again next tick
+			if ctx.Err() != nil {
+				return // stopping, not a failure
+			}
+			report(fmt.Errorf("events: read the change log after %d: %w", from, err))
+			continue
 		}
 		for _, ev := range evs {
 			if ev.ID > last {
@@ -46,6 +60,7 @@ func (b *Bus) Follow(ctx context.Context, src Source, after uint64, interval tim
 			}
 			b.deliverOnce(ev)
 		}
+		report(nil)
 	}
 }
 

@@ -195,7 +195,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr["Content-Length"] = out.length
 	w.WriteHeader(status)
 	_, _ = w.Write(out.body)
-	h.m.observe(kind, result, time.Since(start))
+	d := time.Since(start)
+	h.m.observe(kind, result, d)
+	if h.log.Enabled(r.Context(), slog.LevelDebug) {
+		h.logRequest(r.Context(), req, status, kind, result, d)
+	}
 }
 
 // readBody appends the request body to b. A body of known length within

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/fsplane/fsplane/config"
+	"github.com/fsplane/fsplane/events"
 	"github.com/fsplane/fsplane/models"
 	"github.com/fsplane/fsplane/secrets"
 )
@@ -27,8 +28,6 @@ type app struct {
 	stdout io.Writer
 	stderr io.Writer
 	log    *slog.Logger
-	// onCommit is handed to the store (serve wires the event bus here).
-	onCommit func(models.ChangeEvent)
 	// ready, when set, receives serve's bound address (tests).
 	ready chan<- string
 }
@@ -169,13 +168,30 @@ func (a *app) store(ctx context.Context, createKey bool) (*models.Store, error) 
 	return a.openStore(ctx, kr)
 }
 
-// openStore opens and migrates the configured database.
+// openStore opens and migrates the configured database, for commands that
+// publish their changes to no one in this process.
 func (a *app) openStore(ctx context.Context, kr *secrets.Keyring) (*models.Store, error) {
+	return a.open(ctx, kr, nil)
+}
+
+// openStoreWithBus opens and migrates the configured database with a new
+// event bus receiving every commit: the bus exists only wired to its store,
+// so no write can be committed before its publisher is in place.
+func (a *app) openStoreWithBus(ctx context.Context, kr *secrets.Keyring) (*models.Store, *events.Bus, error) {
+	bus := &events.Bus{}
+	s, err := a.open(ctx, kr, bus.Publish)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, bus, nil
+}
+
+func (a *app) open(ctx context.Context, kr *secrets.Keyring, onCommit func(models.ChangeEvent)) (*models.Store, error) {
 	s, err := models.Open(ctx, models.Config{
 		DatabaseURL: a.cfg.DatabaseURL,
 		SQLitePath:  a.cfg.SQLitePath(),
 		Keys:        kr,
-		OnCommit:    a.onCommit,
+		OnCommit:    onCommit,
 	})
 	if err != nil {
 		return nil, err

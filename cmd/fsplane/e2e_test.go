@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -187,5 +190,92 @@ func TestServeWiresAPIToESL(t *testing.T) {
 	}
 	if code != http.StatusOK || !strings.Contains(body, `"degraded"`) {
 		t.Fatalf("readyz with FreeSWITCH gone: %d %s", code, body)
+	}
+}
+
+// FreeSWITCH waiting for fsplane (the runbook's start-up race): fsplane's
+// first command over the event socket, and its `load mod_sofia` which makes
+// FreeSWITCH fetch sofia.conf at once, arrive only when fsplane's HTTP port
+// already answers that fetch. The fake node fetches sofia.conf from
+// fsplane the moment each command arrives, as FreeSWITCH would.
+func TestServeListensBeforeDialling(t *testing.T) {
+	// A port of our own, known before serve starts, as FreeSWITCH's
+	// xml_curl.conf knows it.
+	probe, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := probe.Addr().String()
+	probe.Close()
+
+	type fetch struct {
+		line string
+		err  error
+	}
+	var mu sync.Mutex
+	var fetches []fetch
+	loadFetched := make(chan struct{})
+	var loadOnce sync.Once
+	client := &http.Client{Timeout: 10 * time.Second}
+	fetchSofia := func() error {
+		form := "hostname=fs1&section=configuration&tag_name=configuration&key_name=name&key_value=sofia.conf&Event-Name=REQUEST_PARAMS"
+		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/api/v1/sip/xml-curl", strings.NewReader(form))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("freeswitch", "xml-pass")
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `<configuration name="sofia.conf"`) {
+			return fmt.Errorf("xml-curl answered %d: %.200s", resp.StatusCode, body)
+		}
+		return nil
+	}
+	fs := esltest.Start(t, esltest.Options{SofiaMissing: true, OnLoad: []string{"internal", "external-ipv4"}})
+	fs.OnCommand(func(line string, _ time.Time) {
+		mu.Lock()
+		first := len(fetches) == 0
+		mu.Unlock()
+		if !first && line != "api load mod_sofia" {
+			return
+		}
+		err := fetchSofia()
+		mu.Lock()
+		fetches = append(fetches, fetch{line, err})
+		mu.Unlock()
+		if line == "api load mod_sofia" {
+			loadOnce.Do(func() { close(loadFetched) })
+		}
+	})
+
+	env := map[string]string{
+		"FSPLANE_DATA_DIR":         t.TempDir(),
+		"FSPLANE_EXTERNAL_IPV4":    "46.4.96.105",
+		"FSPLANE_EXTERNAL_IPV6":    "2a01:4f8:140:829d::2",
+		"FSPLANE_ESL_NODES":        fs.Addr(),
+		"FSPLANE_XMLCURL_USER":     "freeswitch",
+		"FSPLANE_XMLCURL_PASSWORD": "xml-pass",
+	}
+	startServe(t, env, "--listen", addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	select {
+	case <-loadFetched:
+	case <-ctx.Done():
+		t.Fatalf("fsplane never loaded mod_sofia:\n%v", fs.Commands())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var loaded bool
+	for i, f := range fetches {
+		if f.err != nil {
+			t.Errorf("sofia.conf fetch when %q arrived (command %d seen): %v", f.line, i+1, f.err)
+		}
+		loaded = loaded || f.line == "api load mod_sofia"
+	}
+	if len(fetches) == 0 || !loaded {
+		t.Fatalf("the hook did not run for the first command and the load: %+v", fetches)
 	}
 }

@@ -2,14 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -21,7 +20,6 @@ import (
 	"github.com/fsplane/fsplane/api"
 	"github.com/fsplane/fsplane/auth"
 	"github.com/fsplane/fsplane/esl"
-	"github.com/fsplane/fsplane/events"
 	"github.com/fsplane/fsplane/models"
 	"github.com/fsplane/fsplane/providers"
 	"github.com/fsplane/fsplane/xmlcurl"
@@ -41,14 +39,34 @@ func (a *app) serveCmd() *cobra.Command {
 }
 
 // serve runs until ctx ends. ready, when set, receives the bound address.
+//
+// Order: everything is built, then every listener is opened, and only then
+// is anything started that makes FreeSWITCH call us back: the ESL
+// manager's first `load mod_sofia` or `sofia profile … start` makes
+// FreeSWITCH fetch sofia.conf over xml-curl at once, and that fetch must
+// find the port open.
+//
+// The components run in one group (components.go); what a failure does:
+//   - http (platform API and xml-curl, one server): a failure of the
+//     server ends the process with a non-zero status. Without it fsplane
+//     has no purpose; its supervisor restarts it whole.
+//   - esl (the ESL manager): node connections retry by themselves (their
+//     state is the "freeswitch" check); the manager returning early is a
+//     bug and ends the process.
+//   - follower (PostgreSQL only: other replicas' changes): a failed poll
+//     is retried every second and reported as degraded on /readyz until
+//     the change log answers again; a follower that returns is restarted
+//     with backoff.
+//
+// Shutdown (SIGTERM, SIGINT or ctx ending): the HTTP server stops
+// accepting and drains the requests in flight (at most shutdownDrain),
+// then the ESL manager and the follower stop, and serve returns nil.
 func (a *app) serve(ctx context.Context, ready chan<- string) error {
 	kr, keyCreated, err := a.keyring(true)
 	if err != nil {
 		return err
 	}
-	bus := &events.Bus{}
-	a.onCommit = bus.Publish
-	s, err := a.openStore(ctx, kr)
+	s, bus, err := a.openStoreWithBus(ctx, kr)
 	if err != nil {
 		return err
 	}
@@ -89,23 +107,26 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 		},
 	}
 
-	var bg sync.WaitGroup
-	defer bg.Wait()
-	bgctx, stopBG := context.WithCancel(ctx)
-	defer stopBG()
+	rg := newRunGroup(ctx, a.log)
+	httpC := rg.add("http", endProcess)
+	checks[httpC.name] = httpC.check
+
+	var followC *component
+	var lastChange uint64
 	if s.Dialect() == "postgres" {
 		// Other replicas on the same database: see their writes too.
-		last, err := s.LastChangeID(ctx)
-		if err != nil {
+		if lastChange, err = s.LastChangeID(ctx); err != nil {
 			return err
 		}
-		bg.Add(1)
-		go func() { defer bg.Done(); bus.Follow(bgctx, s, last, time.Second) }()
+		followC = rg.add("follower", restart)
+		checks[followC.name] = followC.check
 	}
 
 	var eslView api.ESL
+	var m *esl.Manager
+	var eslC *component
 	if len(a.cfg.ESLNodes) > 0 {
-		m, err := esl.New(esl.Options{
+		m, err = esl.New(esl.Options{
 			Nodes: a.cfg.ESLNodes, Password: a.cfg.ESLPassword, Store: s,
 			Logger: a.log.With("component", "esl"), Registerer: reg, AllowRestart: a.cfg.ESLAllowRestart,
 		})
@@ -113,9 +134,9 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 			return err
 		}
 		bus.Subscribe(m.OnChange)
-		bg.Add(1)
-		go func() { defer bg.Done(); _ = m.Run(bgctx) }()
 		eslView = m
+		eslC = rg.add("esl", endProcess)
+		checks[eslC.name] = eslC.check
 		checks["freeswitch"] = func(context.Context) api.CheckResult { return eslReadiness(m.Nodes()) }
 	}
 
@@ -130,19 +151,31 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 	// sip_auth rate goes from 0.64-0.80 to 0.81 of a bare net/http server).
 	mux.Handle("POST "+xmlcurl.Path, xc)
 	mux.Handle("/", apiHandler)
-	var handler http.Handler = mux
-
-	ln, err := net.Listen("tcp", a.cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", a.cfg.Listen, err)
-	}
 	srv := &http.Server{
-		Handler:           handler,
+		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(a.log.With("component", "http").Handler(), slog.LevelWarn),
 	}
+
+	// Every listener first: from here on FreeSWITCH's fetches are accepted
+	// (the kernel queues them until Serve takes them).
+	ln, err := net.Listen("tcp", a.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", a.cfg.Listen, err)
+	}
+
+	// The ESL manager and the follower outlive the group's context: they
+	// stop once the HTTP server has drained, so that writes still in flight
+	// at shutdown reach FreeSWITCH.
+	backCtx, stopBack := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBack()
+	rg.start(rg.Context(), httpC, func(ctx context.Context) error {
+		defer stopBack()
+		return a.serveHTTP(ctx, srv, ln)
+	})
 	where := "SQLite " + a.cfg.SQLitePath()
 	if s.Dialect() == "postgres" {
 		where = "PostgreSQL"
@@ -151,18 +184,45 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
+
+	// Then what makes FreeSWITCH call us.
+	if followC != nil {
+		rg.start(backCtx, followC, func(ctx context.Context) error {
+			bus.Follow(ctx, s, lastChange, time.Second, followC.report)
+			return nil
+		})
+	}
+	if m != nil {
+		rg.start(backCtx, eslC, m.Run)
+	}
+	if err := rg.wait(); err != nil {
+		return fmt.Errorf("stopped because a component failed: %w", err)
+	}
+	a.log.Info("fsplane stopped")
+	return nil
+}
+
+// shutdownDrain bounds how long requests in flight may take to finish once
+// shutdown begins; what is still running then is cut off.
+const shutdownDrain = 10 * time.Second
+
+// serveHTTP serves ln until ctx ends, then stops accepting and drains.
+func (a *app) serveHTTP(ctx context.Context, srv *http.Server, ln net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
-		return err
+		return err // never http.ErrServerClosed: Shutdown is only called below
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	a.log.Info("shutting down: no new connections, draining requests in flight", "within", shutdownDrain)
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownDrain)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+	if err := srv.Shutdown(sctx); err != nil {
+		a.log.Warn("requests still running after the drain time were cut off", "err", err)
+		_ = srv.Close()
 	}
+	<-errc
 	return nil
 }
 
