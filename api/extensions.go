@@ -36,6 +36,9 @@ type extensionOut struct {
 	Description string    `json:"description"`
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
+	// RenderError says why FreeSWITCH does not get this user as stored
+	// (a row written past the API's validation); absent when it does.
+	RenderError string `json:"render_error,omitempty"`
 }
 
 type extensionList struct {
@@ -65,6 +68,15 @@ func toExtensionOut(e *models.Extension) extensionOut {
 		HasPassword: e.PasswordEnc != "", DisplayName: e.DisplayName, CallerID: e.CallerID,
 		Context: e.Context, Enabled: e.Enabled, Description: e.Description,
 		CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt}
+}
+
+// extensionOut is toExtensionOut with render_error.
+func (s *server) extensionOut(e *models.Extension) extensionOut {
+	out := toExtensionOut(e)
+	if s.render != nil {
+		out.RenderError = s.render.ExtensionProblem(e)
+	}
+	return out
 }
 
 func (in *extensionIn) apply(e *models.Extension) {
@@ -126,7 +138,7 @@ func (s *server) listExtensions(c echo.Context) error {
 	}
 	out := extensionList{Items: make([]extensionOut, 0, len(rows)), Total: total, Limit: pg.Limit, Offset: pg.Offset}
 	for i := range rows {
-		out.Items = append(out.Items, toExtensionOut(&rows[i]))
+		out.Items = append(out.Items, s.extensionOut(&rows[i]))
 	}
 	return c.JSON(http.StatusOK, out)
 }
@@ -152,7 +164,7 @@ func (s *server) createExtension(c echo.Context) error {
 	if err := s.store.CreateExtension(c.Request().Context(), &e); err != nil {
 		return about(err, "extension %s@%s", e.UserID, e.Domain)
 	}
-	return created(c, "/api/v1/sip/extensions/"+strconv.FormatUint(uint64(e.ID), 10), e.Version, toExtensionOut(&e))
+	return created(c, "/api/v1/sip/extensions/"+strconv.FormatUint(uint64(e.ID), 10), e.Version, s.extensionOut(&e))
 }
 
 func (s *server) extensionParam(c echo.Context) (*models.Extension, error) {
@@ -171,7 +183,7 @@ func (s *server) getExtension(c echo.Context) error {
 		return err
 	}
 	setETag(c, e.Version)
-	return c.JSON(http.StatusOK, toExtensionOut(e))
+	return c.JSON(http.StatusOK, s.extensionOut(e))
 }
 
 func (s *server) putExtension(c echo.Context) error   { return s.updateExtension(c, false) }
@@ -208,7 +220,7 @@ func (s *server) updateExtension(c echo.Context, patch bool) error {
 		return about(err, "extension %d", old.ID)
 	}
 	setETag(c, e.Version)
-	return c.JSON(http.StatusOK, toExtensionOut(&e))
+	return c.JSON(http.StatusOK, s.extensionOut(&e))
 }
 
 func (s *server) deleteExtension(c echo.Context) error {

@@ -75,6 +75,9 @@ type Options struct {
 	// ESL answers /api/v1/esl/nodes and trunk status; nil means no
 	// FreeSWITCH node is configured.
 	ESL ESL
+	// Render says whether a stored row reaches FreeSWITCH as stored
+	// (render_error); nil leaves render_error out.
+	Render Renderer
 	// Resolver checks whether a proxy name is DNS round-robin; nil means
 	// net.DefaultResolver. A failed lookup is never an error, only an
 	// unknown.
@@ -89,8 +92,16 @@ type Options struct {
 	TrustProxyHeaders bool
 }
 
+// Renderer is the part of xml-curl that says why a row would not be
+// rendered ("" when it would); err is a database failure only.
+type Renderer interface {
+	TrunkProblem(ctx context.Context, t *models.Trunk) (string, error)
+	ExtensionProblem(e *models.Extension) string
+}
+
 type server struct {
 	store          *models.Store
+	render         Renderer
 	log            *slog.Logger
 	esl            ESL
 	resolver       Resolver
@@ -133,7 +144,7 @@ func New(opt Options) *echo.Echo {
 		opt.ResolveTimeout = 1500 * time.Millisecond
 	}
 	s := &server{
-		store: opt.Store, log: opt.Logger, esl: opt.ESL, resolver: opt.Resolver,
+		store: opt.Store, log: opt.Logger, esl: opt.ESL, render: opt.Render, resolver: opt.Resolver,
 		resolveTimeout: opt.ResolveTimeout, metrics: newMetrics(opt.Registerer), checks: opt.Checks,
 	}
 	e := echo.New()

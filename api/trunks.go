@@ -80,6 +80,9 @@ type trunkOut struct {
 	Hostnames      []string  `json:"hostnames"`
 	CreatedAt      time.Time `json:"created_at"`
 	UpdatedAt      time.Time `json:"updated_at"`
+	// RenderError says why FreeSWITCH does not get this trunk as stored
+	// (a row written past the API's validation); absent when it does.
+	RenderError string `json:"render_error,omitempty"`
 }
 
 // trunkWriteOut answers a successful write: the trunk and the warnings.
@@ -113,6 +116,19 @@ func toTrunkOut(t *models.Trunk) trunkOut {
 		Numbers: nonNil(t.Numbers), Hostnames: nonNil(t.Hostnames),
 		CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt,
 	}
+}
+
+// trunkOut is toTrunkOut with render_error.
+func (s *server) trunkOut(ctx context.Context, t *models.Trunk) (trunkOut, error) {
+	out := toTrunkOut(t)
+	if s.render != nil {
+		why, err := s.render.TrunkProblem(ctx, t)
+		if err != nil {
+			return out, err
+		}
+		out.RenderError = why
+	}
+	return out, nil
 }
 
 func nonNil(l []string) []string {
@@ -201,7 +217,11 @@ func (s *server) listTrunks(c echo.Context) error {
 	}
 	out := trunkList{Items: make([]trunkOut, 0, len(rows)), Total: total, Limit: pg.Limit, Offset: pg.Offset}
 	for i := range rows {
-		out.Items = append(out.Items, toTrunkOut(&rows[i]))
+		o, err := s.trunkOut(c.Request().Context(), &rows[i])
+		if err != nil {
+			return err
+		}
+		out.Items = append(out.Items, o)
 	}
 	return c.JSON(http.StatusOK, out)
 }
@@ -243,8 +263,12 @@ func (s *server) createTrunk(c echo.Context) error {
 	if err := s.store.CreateTrunk(ctx, &t); err != nil {
 		return about(err, "trunk %q", t.Name)
 	}
+	o, err := s.trunkOut(ctx, &t)
+	if err != nil {
+		return err
+	}
 	return created(c, "/api/v1/sip/trunks/"+strconv.FormatUint(uint64(t.ID), 10), t.Version,
-		trunkWriteOut{trunkOut: toTrunkOut(&t), Warnings: warnings})
+		trunkWriteOut{trunkOut: o, Warnings: warnings})
 }
 
 func presetNames() string {
@@ -280,7 +304,11 @@ func (s *server) getTrunk(c echo.Context) error {
 		return err
 	}
 	setETag(c, t.Version)
-	return c.JSON(http.StatusOK, toTrunkOut(t))
+	o, err := s.trunkOut(c.Request().Context(), t)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, o)
 }
 
 func (s *server) putTrunk(c echo.Context) error   { return s.updateTrunk(c, false) }
@@ -327,7 +355,11 @@ func (s *server) updateTrunk(c echo.Context, patch bool) error {
 		return about(err, "trunk %q", old.Name)
 	}
 	setETag(c, t.Version)
-	return c.JSON(http.StatusOK, trunkWriteOut{trunkOut: toTrunkOut(&t), Warnings: warnings})
+	o, err := s.trunkOut(ctx, &t)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, trunkWriteOut{trunkOut: o, Warnings: warnings})
 }
 
 func (s *server) deleteTrunk(c echo.Context) error {

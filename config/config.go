@@ -50,6 +50,9 @@ type Config struct {
 	// XMLCurlCacheable is the cacheable TTL FreeSWITCH may keep a directory
 	// user (FSPLANE_XMLCURL_CACHEABLE, e.g. 60s; 0 disables).
 	XMLCurlCacheable time.Duration
+	// XMLCurlPlaintextPasswords renders directory users with their
+	// password instead of its a1-hash (FSPLANE_XMLCURL_PLAINTEXT_PASSWORDS).
+	XMLCurlPlaintextPasswords bool
 	// PublicURL is how FreeSWITCH reaches fsplane, for freeswitch-config
 	// (FSPLANE_PUBLIC_URL); default http://127.0.0.1:<listen port>.
 	PublicURL string
@@ -89,6 +92,7 @@ const (
 	EnvXMLCurlPassword  = "FSPLANE_XMLCURL_PASSWORD"
 	EnvXMLCurlNetworks  = "FSPLANE_XMLCURL_NETWORKS"
 	EnvXMLCurlCacheable = "FSPLANE_XMLCURL_CACHEABLE"
+	EnvXMLCurlPlaintext = "FSPLANE_XMLCURL_PLAINTEXT_PASSWORDS"
 	EnvPublicURL        = "FSPLANE_PUBLIC_URL"
 	EnvExternalIPv4     = "FSPLANE_EXTERNAL_IPV4"
 	EnvExternalIPv6     = "FSPLANE_EXTERNAL_IPV6"
@@ -142,6 +146,12 @@ func (c *Config) Apply(name, value string) error {
 			return bad(fmt.Errorf("%q is not a duration like 60s", value))
 		}
 		c.XMLCurlCacheable = d
+	case EnvXMLCurlPlaintext:
+		b, err := strconv.ParseBool(value)
+		if err != nil {
+			return bad(errors.New("want true or false"))
+		}
+		c.XMLCurlPlaintextPasswords = b
 	case EnvPublicURL:
 		c.PublicURL = value
 	case EnvExternalIPv4:
@@ -160,7 +170,7 @@ func (c *Config) Apply(name, value string) error {
 var Settings = []string{
 	EnvListen, EnvDataDir, EnvDatabaseURL, EnvFernetKeys, EnvFernetKeyFile,
 	EnvESLNodes, EnvESLPassword, EnvESLAllowRestart, EnvXMLCurlUser, EnvXMLCurlPassword,
-	EnvXMLCurlNetworks, EnvXMLCurlCacheable, EnvPublicURL, EnvExternalIPv4, EnvExternalIPv6, EnvLogLevel,
+	EnvXMLCurlNetworks, EnvXMLCurlCacheable, EnvXMLCurlPlaintext, EnvPublicURL, EnvExternalIPv4, EnvExternalIPv6, EnvLogLevel,
 }
 
 func splitList(s string) []string {

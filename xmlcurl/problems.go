@@ -98,39 +98,50 @@ func (p *problems) list() []Problem {
 // Problems lists the rows currently known not to render.
 func (h *Handler) Problems() []Problem { return h.problems.list() }
 
-// ExtensionRenderError says why e would not reach FreeSWITCH as stored,
-// or nil. It renders e as a sip_auth lookup would (without the enabled
-// check: a disabled user is refused on purpose, not lost).
-func (h *Handler) ExtensionRenderError(e *models.Extension) error {
+// ExtensionProblem says why e would not reach FreeSWITCH as stored, or
+// "". It renders e as a sip_auth lookup would (a disabled user is
+// rendered too: disabling is on purpose, an unrenderable row is not), and
+// records or clears the row among the Problems.
+func (h *Handler) ExtensionProblem(e *models.Extension) string {
+	name := e.UserID + "@" + e.Domain
 	if _, err := h.userDocument(e, e.Domain, ""); err != nil {
-		return err
+		h.problems.set(models.KindExtension, name, err)
+		return err.Error()
 	}
-	return nil
+	h.problems.clear(models.KindExtension, name)
+	return ""
 }
 
-// TrunkRenderError says why t would not reach FreeSWITCH as stored, or
-// nil; a database failure is returned as is.
-func (h *Handler) TrunkRenderError(ctx context.Context, t *models.Trunk) error {
+// TrunkProblem says why t would not reach FreeSWITCH as stored, or "";
+// err is a database failure only. It records or clears the row among the
+// Problems.
+func (h *Handler) TrunkProblem(ctx context.Context, t *models.Trunk) (string, error) {
 	tls := false
 	prof, err := h.store.ProfileByName(ctx, t.Profile)
 	switch {
 	case err == nil:
 		tls = prof.TLS
 	case errors.Is(err, models.ErrNotFound):
-		return fmt.Errorf("%w: profile %q does not exist", ErrIncomplete, t.Profile)
+		err := fmt.Errorf("%w: profile %q does not exist", ErrIncomplete, t.Profile)
+		h.problems.set(models.KindTrunk, t.Name, err)
+		return err.Error(), nil
 	default:
-		return err
+		return "", err
 	}
 	var acl []string
 	if t.Register {
 		ranges, err := h.store.ListRanges(ctx, t.Provider)
 		if err != nil {
-			return err
+			return "", err
 		}
 		acl = h.inlineACLs(ranges)[t.Provider]
 	}
-	_, err = h.gateway(t, tls, acl)
-	return err
+	if _, err := h.gateway(t, tls, acl); err != nil {
+		h.problems.set(models.KindTrunk, t.Name, err)
+		return err.Error(), nil
+	}
+	h.problems.clear(models.KindTrunk, t.Name)
+	return "", nil
 }
 
 // Audit renders every profile, trunk and extension once, so that rows
@@ -147,13 +158,12 @@ func (h *Handler) Audit(ctx context.Context) error {
 		}
 		for i := range rows {
 			t := &rows[i]
-			switch err := h.TrunkRenderError(ctx, t); {
-			case err == nil:
-				h.problems.clear(models.KindTrunk, t.Name)
-			case errors.Is(err, ErrUnrenderable) || errors.Is(err, ErrIncomplete) || isSecretErr(err):
-				h.skip(models.KindTrunk, t.Name, err)
-			default:
+			why, err := h.TrunkProblem(ctx, t)
+			if err != nil {
 				return fmt.Errorf("xmlcurl: audit trunk %q: %w", t.Name, err)
+			}
+			if why != "" {
+				h.log.Warn("xml-curl: stored row cannot be rendered", "kind", models.KindTrunk, "name", t.Name, "reason", why)
 			}
 		}
 		if len(rows) < 500 {
@@ -167,10 +177,8 @@ func (h *Handler) Audit(ctx context.Context) error {
 		}
 		for i := range rows {
 			e := &rows[i]
-			if err := h.ExtensionRenderError(e); err != nil {
-				h.skip(models.KindExtension, e.UserID+"@"+e.Domain, err)
-			} else {
-				h.problems.clear(models.KindExtension, e.UserID+"@"+e.Domain)
+			if why := h.ExtensionProblem(e); why != "" {
+				h.log.Warn("xml-curl: stored row cannot be rendered", "kind", models.KindExtension, "name", e.UserID+"@"+e.Domain, "reason", why)
 			}
 		}
 		if len(rows) < 500 {
@@ -178,9 +186,4 @@ func (h *Handler) Audit(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-func isSecretErr(err error) bool {
-	var se *models.SecretError
-	return errors.As(err, &se)
 }

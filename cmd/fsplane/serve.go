@@ -98,6 +98,7 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 		Store: s, Logger: a.log.With("component", "xmlcurl"), Registerer: reg,
 		Cacheable: a.cfg.XMLCurlCacheable, BasicUser: a.cfg.XMLCurlUser, BasicPassword: a.cfg.XMLCurlPassword,
 		Networks: a.cfg.XMLCurlNetworks, TokenScopes: tokenScopes(s),
+		PlaintextPasswords: a.cfg.XMLCurlPlaintextPasswords,
 	})
 	bus.Subscribe(xc.OnChange)
 	checks := map[string]api.Check{
@@ -110,6 +111,11 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 	rg := newRunGroup(ctx, a.log)
 	httpC := rg.add("http", endProcess)
 	checks[httpC.name] = httpC.check
+
+	// Rows that cannot be rendered (written past the API) are found at
+	// start, not when FreeSWITCH first asks for them.
+	auditC := rg.add("audit", restart)
+	checks[auditC.name] = auditC.check
 
 	var followC *component
 	var lastChange uint64
@@ -142,7 +148,7 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 
 	apiHandler := api.New(api.Options{
 		Store: s, Logger: a.log.With("component", "api"), XMLCurl: xc, Checks: checks, Registerer: reg,
-		ESL: eslView,
+		ESL: eslView, Render: xc,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -184,6 +190,14 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
+
+	rg.start(backCtx, auditC, func(ctx context.Context) error {
+		if err := xc.Audit(ctx); err != nil {
+			return err
+		}
+		<-ctx.Done()
+		return nil
+	})
 
 	// Then what makes FreeSWITCH call us.
 	if followC != nil {
