@@ -193,7 +193,7 @@ func BenchmarkSipAuthWarmBigCache(b *testing.B) {
 // xmlcurl-scoped bearer token instead of HTTP Basic.
 func BenchmarkSipAuthWarmHandlerBearer(b *testing.B) {
 	f := benchFixture(b, "sqlite", 1)
-	f.h.scopes = tokenScopes(f.s)
+	f.h.verifier = verifier(f.s)
 	token := mintToken(b, f.s, auth.ScopeXMLCurl)
 	body := capturedBodies(b)["register.txt"][0]
 	rd := &rewindReader{s: body}
