@@ -119,6 +119,10 @@ func about(err error, format string, args ...any) error {
 	return &publicError{subject: fmt.Sprintf(format, args...), err: err}
 }
 
+// retryAfterUnavailable is the Retry-After of a 503 for a database that
+// cannot be reached, in seconds: about one reconnect attempt.
+const retryAfterUnavailable = "5"
+
 // ctxKeyPrecondition marks a request that stated the version it expects.
 const ctxKeyPrecondition = "fsplane.precondition"
 
@@ -167,6 +171,10 @@ func (s *server) classify(err error, c echo.Context) (int, ErrorBody) {
 		return http.StatusBadRequest, ErrorBody{Error: ee.Error(), Fields: ee.Fields}
 	case errors.As(err, &ve):
 		return http.StatusUnprocessableEntity, ErrorBody{Error: "validation failed", Fields: ve.Fields}
+	case errors.Is(err, models.ErrUnavailable):
+		// Whatever the request was about: the answer is "not now".
+		c.Response().Header().Set("Retry-After", retryAfterUnavailable)
+		return http.StatusServiceUnavailable, ErrorBody{Error: "database unavailable"}
 	case errors.Is(err, ErrUnauthorized):
 		return http.StatusUnauthorized, ErrorBody{Error: msg(ErrUnauthorized.Error())}
 	case errors.Is(err, ErrForbidden):

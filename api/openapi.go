@@ -133,14 +133,20 @@ func (b *openapiBuilder) operation(r route) obj {
 	responses[strconv.Itoa(r.status)] = ok
 	codes := append([]int(nil), r.errors...)
 	if r.scope != "" {
-		codes = append(codes, http.StatusUnauthorized, http.StatusForbidden)
+		// Authenticated routes need the database: 503 while it is down.
+		codes = append(codes, http.StatusUnauthorized, http.StatusForbidden, http.StatusServiceUnavailable)
 	}
 	codes = append(codes, http.StatusInternalServerError)
 	for _, code := range codes {
-		responses[strconv.Itoa(code)] = obj{
+		resp := obj{
 			"description": http.StatusText(code),
 			"content":     obj{"application/json": obj{"schema": obj{"$ref": "#/components/schemas/Error"}}},
 		}
+		if code == http.StatusServiceUnavailable && r.scope != "" {
+			resp["headers"] = obj{"Retry-After": obj{
+				"description": "seconds to wait when the database is unavailable", "schema": obj{"type": "integer"}}}
+		}
+		responses[strconv.Itoa(code)] = resp
 	}
 	return op
 }

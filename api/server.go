@@ -9,6 +9,9 @@
 //     route's scope (admin carries all): 401 without a valid token, 403
 //     without the scope. The token's name and the client address are the
 //     actor of every audit event a request causes.
+//   - A database that cannot be reached is 503 {"error": "database
+//     unavailable"} with Retry-After, for every request that needs it;
+//     /readyz says so too.
 //   - Bodies are strict JSON (application/json, at most 64 KiB, no unknown
 //     field, no null); errors are JSON {"error": …, "fields": {…}} from one
 //     error handler, which is also the only place that logs them. A 5xx
@@ -86,6 +89,10 @@ type Options struct {
 	ResolveTimeout time.Duration
 	// Registerer receives the API's metrics; nil leaves them unregistered.
 	Registerer prometheus.Registerer
+	// Verifier checks bearer tokens; the same one should serve xml-curl.
+	// nil: one over Store without a cache (every request asks the
+	// database).
+	Verifier *auth.Verifier
 	// TrustProxyHeaders takes the client address for the audit log from
 	// X-Forwarded-For (only behind a proxy that sets it); by default it is
 	// the TCP peer.
@@ -102,6 +109,7 @@ type Renderer interface {
 type server struct {
 	store          *models.Store
 	render         Renderer
+	verifier       *auth.Verifier
 	log            *slog.Logger
 	esl            ESL
 	resolver       Resolver
@@ -143,8 +151,11 @@ func New(opt Options) *echo.Echo {
 	if opt.ResolveTimeout <= 0 {
 		opt.ResolveTimeout = 1500 * time.Millisecond
 	}
+	if opt.Verifier == nil {
+		opt.Verifier = auth.NewVerifier(auth.VerifierOptions{Store: opt.Store})
+	}
 	s := &server{
-		store: opt.Store, log: opt.Logger, esl: opt.ESL, render: opt.Render, resolver: opt.Resolver,
+		store: opt.Store, verifier: opt.Verifier, log: opt.Logger, esl: opt.ESL, render: opt.Render, resolver: opt.Resolver,
 		resolveTimeout: opt.ResolveTimeout, metrics: newMetrics(opt.Registerer), checks: opt.Checks,
 	}
 	e := echo.New()

@@ -118,5 +118,7 @@ func (s *server) deleteToken(c echo.Context) error {
 	if err := s.store.DeleteToken(c.Request().Context(), id); err != nil {
 		return about(err, "token %d", id)
 	}
+	// Immediate here; other replicas drop it within the cache TTL.
+	s.verifier.Revoked(id)
 	return c.NoContent(http.StatusNoContent)
 }

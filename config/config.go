@@ -56,6 +56,11 @@ type Config struct {
 	// PublicURL is how FreeSWITCH reaches fsplane, for freeswitch-config
 	// (FSPLANE_PUBLIC_URL); default http://127.0.0.1:<listen port>.
 	PublicURL string
+	// TokenCacheTTL is how long a verified API token is trusted without
+	// asking the database (FSPLANE_TOKEN_CACHE_TTL; 0 asks every time): a
+	// revoked token keeps working for at most this long, and a token
+	// keeps working this long into a database outage.
+	TokenCacheTTL time.Duration
 
 	// ExternalIPv4 and ExternalIPv6 are this host's public addresses, used
 	// for the default profiles at first start (FSPLANE_EXTERNAL_IPV4,
@@ -74,6 +79,7 @@ func Default() Config {
 		DataDir:          "./data",
 		ESLPassword:      "ClueCon",
 		XMLCurlCacheable: 60 * time.Second,
+		TokenCacheTTL:    60 * time.Second,
 		LogLevel:         "info",
 	}
 }
@@ -94,6 +100,7 @@ const (
 	EnvXMLCurlCacheable = "FSPLANE_XMLCURL_CACHEABLE"
 	EnvXMLCurlPlaintext = "FSPLANE_XMLCURL_PLAINTEXT_PASSWORDS"
 	EnvPublicURL        = "FSPLANE_PUBLIC_URL"
+	EnvTokenCacheTTL    = "FSPLANE_TOKEN_CACHE_TTL"
 	EnvExternalIPv4     = "FSPLANE_EXTERNAL_IPV4"
 	EnvExternalIPv6     = "FSPLANE_EXTERNAL_IPV6"
 	EnvLogLevel         = "FSPLANE_LOG_LEVEL"
@@ -154,6 +161,15 @@ func (c *Config) Apply(name, value string) error {
 		c.XMLCurlPlaintextPasswords = b
 	case EnvPublicURL:
 		c.PublicURL = value
+	case EnvTokenCacheTTL:
+		d, err := time.ParseDuration(value)
+		if err != nil || d < 0 {
+			return bad(fmt.Errorf("%q is not a duration like 60s", value))
+		}
+		if d > MaxTokenCacheTTL {
+			return bad(fmt.Errorf("%s is longer than %s: a revoked token would keep working that long", d, MaxTokenCacheTTL))
+		}
+		c.TokenCacheTTL = d
 	case EnvExternalIPv4:
 		c.ExternalIPv4 = value
 	case EnvExternalIPv6:
@@ -171,7 +187,12 @@ var Settings = []string{
 	EnvListen, EnvDataDir, EnvDatabaseURL, EnvFernetKeys, EnvFernetKeyFile,
 	EnvESLNodes, EnvESLPassword, EnvESLAllowRestart, EnvXMLCurlUser, EnvXMLCurlPassword,
 	EnvXMLCurlNetworks, EnvXMLCurlCacheable, EnvXMLCurlPlaintext, EnvPublicURL, EnvExternalIPv4, EnvExternalIPv6, EnvLogLevel,
+	EnvTokenCacheTTL,
 }
+
+// MaxTokenCacheTTL bounds FSPLANE_TOKEN_CACHE_TTL, and with it how long a
+// revoked token may keep working.
+const MaxTokenCacheTTL = time.Hour
 
 func splitList(s string) []string {
 	var out []string

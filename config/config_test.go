@@ -72,6 +72,9 @@ func TestBad(t *testing.T) {
 	for _, tc := range []struct{ name, value, wantErr string }{
 		{EnvXMLCurlNetworks, "10.0.0.0/33", "not a CIDR"},
 		{EnvXMLCurlCacheable, "soon", "not a duration"},
+		{EnvTokenCacheTTL, "soon", "not a duration"},
+		{EnvTokenCacheTTL, "-1s", "not a duration"},
+		{EnvTokenCacheTTL, "2h", "revoked token would keep working"},
 		{EnvESLAllowRestart, "maybe", "true or false"},
 	} {
 		c := Default()
@@ -99,5 +102,17 @@ func TestBothKeySourcesRefused(t *testing.T) {
 	c.FernetKeyFile = "/x"
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "use one") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+func TestTokenCacheTTL(t *testing.T) {
+	c := Default()
+	if c.TokenCacheTTL != time.Minute {
+		t.Fatalf("default %s, want 1m", c.TokenCacheTTL)
+	}
+	for value, want := range map[string]time.Duration{"0": 0, "15s": 15 * time.Second, "1h": time.Hour} {
+		if err := c.Apply(EnvTokenCacheTTL, value); err != nil || c.TokenCacheTTL != want {
+			t.Errorf("%s: %s, %v", value, c.TokenCacheTTL, err)
+		}
 	}
 }

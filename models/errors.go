@@ -13,6 +13,9 @@ var (
 	ErrConflict = errors.New("version conflict")
 	// ErrDuplicate is returned when a unique name is already taken.
 	ErrDuplicate = errors.New("already exists")
+	// ErrUnavailable wraps a driver error that says the database cannot
+	// be reached now (see unavailable.go): retrying later may succeed.
+	ErrUnavailable = errors.New("database unavailable")
 )
 
 // SecretError says which stored secret could not be decrypted. It never

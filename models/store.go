@@ -108,6 +108,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		// anyway; it also makes read-modify-write transactions safe.
 		sqlDB.SetMaxOpenConns(1)
 	}
+	if err := markUnavailableCallbacks(db); err != nil {
+		return nil, err
+	}
 	sqlDB, err := db.DB()
 	if err != nil {
 		return nil, err
@@ -164,7 +167,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return sqlDB.PingContext(ctx)
+	return markUnavailable(sqlDB.PingContext(ctx))
 }
 
 // Actor is who makes a change, carried in the context.
@@ -193,6 +196,9 @@ func mapErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case unreachable(err):
+		// Transactions begin and commit outside gorm's callbacks.
+		return markUnavailable(err)
 	case errors.Is(err, gorm.ErrRecordNotFound):
 		return ErrNotFound
 	case errors.Is(err, gorm.ErrDuplicatedKey):

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fsplane/fsplane/auth"
 	"github.com/fsplane/fsplane/models"
 	"github.com/fsplane/fsplane/models/modelstest"
 )
@@ -186,4 +187,48 @@ func BenchmarkSipAuthWarmBigCache(b *testing.B) {
 	if f.count(kindUser, resultMiss) != 0 {
 		b.Fatal("a lookup missed the cache")
 	}
+}
+
+// BenchmarkSipAuthWarmHandlerBearer: BenchmarkSipAuthWarmHandler with an
+// xmlcurl-scoped bearer token instead of HTTP Basic.
+func BenchmarkSipAuthWarmHandlerBearer(b *testing.B) {
+	f := benchFixture(b, "sqlite", 1)
+	f.h.verifier = verifier(f.s)
+	token := mintToken(b, f.s, auth.ScopeXMLCurl)
+	body := capturedBodies(b)["register.txt"][0]
+	rd := &rewindReader{s: body}
+	r := httptest.NewRequest(http.MethodPost, Path, nil)
+	r.Header.Set("Authorization", "Bearer "+token)
+	r.Body = rd
+	r.ContentLength = int64(len(body))
+	w := &discardWriter{h: http.Header{}}
+	f.h.ServeHTTP(w, r)
+	if w.code != http.StatusOK || w.n < 500 {
+		b.Fatalf("status %d, %d bytes", w.code, w.n)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		rd.off = 0
+		w.code, w.n = 0, 0
+		f.h.ServeHTTP(w, r)
+	}
+	if w.code != http.StatusOK || w.n < 500 {
+		b.Fatalf("status %d, %d bytes", w.code, w.n)
+	}
+	if f.count(kindUser, resultHit) == 0 {
+		b.Fatal("no cache hit")
+	}
+}
+
+// mintToken stores a new token with scopes and returns its text.
+func mintToken(t testing.TB, s *models.Store, scopes ...string) string {
+	t.Helper()
+	text, err := auth.NewToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateToken(context.Background(), &models.APIToken{Name: "t", Hash: auth.Hash(text), Scopes: scopes}); err != nil {
+		t.Fatal(err)
+	}
+	return text
 }

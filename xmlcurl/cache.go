@@ -141,7 +141,7 @@ func (c *cache) onChange(ev models.ChangeEvent) {
 		c.acl.invalidate()
 		c.gateways.invalidate()
 	case models.KindToken:
-		// Tokens are checked per request, never cached.
+		// Tokens are the auth.Verifier's business, not this cache's.
 	default:
 		c.sofia.invalidate()
 		c.acl.invalidate()

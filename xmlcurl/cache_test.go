@@ -56,6 +56,14 @@ func md5hex(s string) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// a1Of is userPassword for a test that only compares (a not-found answer
+// matches no password).
+func a1Of(t testing.TB, body string) userA1 {
+	t.Helper()
+	a, _ := userPassword(t, body)
+	return a
+}
+
 // userPassword reads the credentials of a user answer: an a1-hash, and
 // never the password itself.
 func userPassword(t testing.TB, body string) (userA1, bool) {

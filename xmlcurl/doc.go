@@ -21,5 +21,9 @@
 //     gateways renders are answered and Health reports "degraded"; users
 //     not in the cache get not-found (HTTP 503), never a guess.
 //   - Requests are authenticated (HTTP Basic, or a bearer token with the
-//     xmlcurl or admin scope) and optionally limited to source networks.
+//     xmlcurl or admin scope, checked by the API's auth.Verifier) and
+//     optionally limited to source networks. A database outage stops
+//     neither credential for warm answers: Basic needs no database, and a
+//     token verified within the verifier's cache TTL passes from its cache;
+//     a token not verified within it gets 503 with Retry-After.
 package xmlcurl

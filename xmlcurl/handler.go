@@ -41,10 +41,11 @@ type Options struct {
 	BasicUser, BasicPassword string
 	// Networks are the source networks allowed; empty allows all.
 	Networks []netip.Prefix
-	// TokenScopes resolves a bearer token to its scopes; nil disables
-	// bearer tokens. It returns an error wrapping models.ErrNotFound for an
-	// unknown token.
-	TokenScopes func(ctx context.Context, token string) ([]string, error)
+	// Verifier checks bearer tokens (the API's, so that both share one
+	// cache and one last_used_at bookkeeping); nil disables bearer tokens.
+	// A token it verified within its cache TTL passes while the database
+	// is down, as HTTP Basic does.
+	Verifier *auth.Verifier
 	// PlaintextPasswords renders a user's password instead of its a1-hash
 	// (FSPLANE_XMLCURL_PLAINTEXT_PASSWORDS), for FreeSWITCH features that
 	// need the password itself.
@@ -84,7 +85,7 @@ type Handler struct {
 	// credentials canonically sends, checked before any decoding.
 	basicHeader []byte
 	networks    []netip.Prefix
-	scopes      func(ctx context.Context, token string) ([]string, error)
+	verifier    *auth.Verifier
 	// carrierPassword is a random password on the gateways' carrier user:
 	// FreeSWITCH lets a user without params authenticate with any
 	// password, and that user is never one to log in as.
@@ -112,7 +113,7 @@ func New(opt Options) *Handler {
 		log:      opt.Logger,
 		m:        newMetrics(opt.Registerer),
 		networks: opt.Networks,
-		scopes:   opt.TokenScopes,
+		verifier: opt.Verifier,
 		c:        newCache(maxUsers),
 
 		plaintext: opt.PlaintextPasswords,
@@ -158,7 +159,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "authentication required", code)
 			return
 		}
-		http.Error(w, "cannot check the token now", code)
+		// A token not verified within the cache TTL, while the database
+		// is down: FreeSWITCH falls back to its static XML.
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "database unavailable: cannot check the bearer token now", code)
 		return
 	}
 	var body string
@@ -305,13 +309,12 @@ func (h *Handler) authenticate(r *http.Request) int {
 			return http.StatusUnauthorized
 		}
 	}
-	if h.scopes != nil && len(authz) > 7 && strings.EqualFold(authz[:7], "bearer ") {
-		token := strings.TrimSpace(authz[7:])
-		scopes, err := h.scopes(r.Context(), token)
+	if h.verifier != nil && len(authz) > 7 && strings.EqualFold(authz[:7], "bearer ") {
+		p, err := h.verifier.Verify(r.Context(), strings.TrimSpace(authz[7:]))
 		switch {
-		case err == nil && auth.Allows(scopes, auth.ScopeXMLCurl):
+		case err == nil && p.Allows(auth.ScopeXMLCurl):
 			return 0
-		case err == nil, errors.Is(err, models.ErrNotFound):
+		case err == nil, errors.Is(err, auth.ErrUnknownToken):
 			return http.StatusUnauthorized
 		default:
 			h.log.Warn("xml-curl: cannot check bearer token", "err", err)

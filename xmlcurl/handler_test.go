@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -18,33 +19,25 @@ import (
 	"github.com/fsplane/fsplane/models"
 )
 
-// tokenScopes is what serve passes: hash the token, look it up.
-func tokenScopes(s *models.Store) func(ctx context.Context, token string) ([]string, error) {
-	return func(ctx context.Context, token string) ([]string, error) {
-		t, err := s.TokenByHash(ctx, auth.Hash(token))
-		if err != nil {
-			return nil, err
-		}
-		return t.Scopes, nil
-	}
+// verifier is what serve passes: the API's verifier over the store.
+func verifier(s *models.Store) *auth.Verifier {
+	return auth.NewVerifier(auth.VerifierOptions{Store: s, CacheTTL: time.Minute})
 }
+
+// downTokens is a token store whose database cannot be reached.
+type downTokens struct{}
+
+func (downTokens) TokenByHash(context.Context, string) (*models.APIToken, error) {
+	return nil, fmt.Errorf("token: %w", models.ErrUnavailable)
+}
+
+func (downTokens) TouchToken(context.Context, uint, time.Time) error { return models.ErrUnavailable }
 
 func TestAuthentication(t *testing.T) {
 	f := newFixture(t, "sqlite", Options{})
 	seed(t, f.s)
-	f.h.scopes = tokenScopes(f.s)
-	ctx := context.Background()
-	mint := func(scopes ...string) string {
-		text, err := auth.NewToken()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := f.s.CreateToken(ctx, &models.APIToken{Name: "t", Hash: auth.Hash(text), Scopes: scopes}); err != nil {
-			t.Fatal(err)
-		}
-		return text
-	}
-	xml, admin, reader := mint(auth.ScopeXMLCurl), mint(auth.ScopeAdmin), mint(auth.ScopeSIPRead)
+	f.h.verifier = verifier(f.s)
+	xml, admin, reader := mintToken(t, f.s, auth.ScopeXMLCurl), mintToken(t, f.s, auth.ScopeAdmin), mintToken(t, f.s, auth.ScopeSIPRead)
 
 	cases := []struct {
 		name  string
@@ -86,15 +79,14 @@ func TestAuthentication(t *testing.T) {
 	}
 
 	t.Run("token store failing", func(t *testing.T) {
-		h := New(Options{Store: f.s, TokenScopes: func(context.Context, string) ([]string, error) {
-			return nil, errors.New("connection refused")
-		}})
+		h := New(Options{Store: f.s, Verifier: auth.NewVerifier(auth.VerifierOptions{Store: downTokens{}})})
 		r := httptest.NewRequest(http.MethodPost, Path, strings.NewReader(configReq("sofia.conf")))
 		r.Header.Set("Authorization", "Bearer "+xml)
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)
-		if w.Code != http.StatusServiceUnavailable {
-			t.Fatalf("status %d", w.Code)
+		if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" ||
+			!strings.Contains(w.Body.String(), "database unavailable") {
+			t.Fatalf("status %d, Retry-After %q, body %q", w.Code, w.Header().Get("Retry-After"), w.Body.String())
 		}
 	})
 	t.Run("basic disabled", func(t *testing.T) {

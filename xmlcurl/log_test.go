@@ -1,7 +1,6 @@
 package xmlcurl
 
 import (
-	"context"
 	"encoding/base64"
 	"log/slog"
 	"net/http"
@@ -17,14 +16,10 @@ import (
 // Basic password or header, not a bearer token, not the digest nonce or
 // response FreeSWITCH forwards, not the password in the answer.
 func TestDebugLogNamesTheLookupNeverASecret(t *testing.T) {
-	const token = "fsp_bearer-token-never-logged"
-	f := newFixture(t, "sqlite", Options{TokenScopes: func(_ context.Context, tok string) ([]string, error) {
-		if tok == token {
-			return []string{auth.ScopeXMLCurl}, nil
-		}
-		return nil, nil
-	}})
+	f := newFixture(t, "sqlite", Options{})
 	seed(t, f.s)
+	token := mintToken(t, f.s, auth.ScopeXMLCurl)
+	f.h.verifier = verifier(f.s)
 	lb := &logBuffer{}
 	f.h.log = slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
@@ -36,7 +31,7 @@ func TestDebugLogNamesTheLookupNeverASecret(t *testing.T) {
 		{"key", "id"}, {"user", "1000"}, {"domain", "127.0.0.1"}, {"ip", "127.0.0.1"},
 	})
 	for range 2 { // a miss, then a hit
-		if code, body := f.post(t, register); code != http.StatusOK || !strings.Contains(body, "1234-secret") {
+		if code, body := f.post(t, register); code != http.StatusOK || !a1Of(t, body).is("1234-secret") {
 			t.Fatalf("sip_auth: %d %s", code, body)
 		}
 	}

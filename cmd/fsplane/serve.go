@@ -94,10 +94,13 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	// One token check for the API and xml-curl: one cache, one revocation
+	// bound (FSPLANE_TOKEN_CACHE_TTL), one last_used_at.
+	verifier := auth.NewVerifier(auth.VerifierOptions{Store: s, CacheTTL: a.cfg.TokenCacheTTL})
 	xc := xmlcurl.New(xmlcurl.Options{
 		Store: s, Logger: a.log.With("component", "xmlcurl"), Registerer: reg,
 		Cacheable: a.cfg.XMLCurlCacheable, BasicUser: a.cfg.XMLCurlUser, BasicPassword: a.cfg.XMLCurlPassword,
-		Networks: a.cfg.XMLCurlNetworks, TokenScopes: tokenScopes(s),
+		Networks: a.cfg.XMLCurlNetworks, Verifier: verifier,
 		PlaintextPasswords: a.cfg.XMLCurlPlaintextPasswords,
 	})
 	bus.Subscribe(xc.OnChange)
@@ -148,7 +151,7 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 
 	apiHandler := api.New(api.Options{
 		Store: s, Logger: a.log.With("component", "api"), XMLCurl: xc, Checks: checks, Registerer: reg,
-		ESL: eslView, Render: xc,
+		ESL: eslView, Verifier: verifier, Render: xc,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -268,18 +271,6 @@ func (a *app) keySource() string {
 		return "FSPLANE_FERNET_KEYS"
 	}
 	return a.cfg.FernetKeyFile
-}
-
-// tokenScopes lets xml-curl accept bearer tokens: the digest is looked up
-// like the API does.
-func tokenScopes(s *models.Store) func(context.Context, string) ([]string, error) {
-	return func(ctx context.Context, token string) ([]string, error) {
-		t, err := s.TokenByHash(ctx, auth.Hash(token))
-		if err != nil {
-			return nil, err
-		}
-		return t.Scopes, nil
-	}
 }
 
 // eslReadiness folds the nodes into one readiness answer: degraded while
