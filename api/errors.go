@@ -165,8 +165,15 @@ func (s *server) classify(err error, c echo.Context) (int, ErrorBody) {
 		}
 		return fallback
 	}
-	var ee *EncodingError
+	var (
+		ee *EncodingError
+		ie *models.InvariantError
+	)
 	switch {
+	case errors.As(err, &ie) && ie.Field != "":
+		return http.StatusUnprocessableEntity, ErrorBody{Error: "validation failed", Fields: map[string]string{ie.Field: ie.Msg}}
+	case errors.As(err, &ie):
+		return http.StatusConflict, ErrorBody{Error: msg(ie.Msg)}
 	case errors.As(err, &ee):
 		return http.StatusBadRequest, ErrorBody{Error: ee.Error(), Fields: ee.Fields}
 	case errors.As(err, &ve):

@@ -298,24 +298,9 @@ func (s *server) deleteRange(c echo.Context) error {
 	if err != nil {
 		return about(err, "range %d of %q", r.ID, r.Provider)
 	}
+	// The last range of a provider whose trunks authenticate by IP is
+	// refused by the store, inside the delete's transaction.
 	ctx := c.Request().Context()
-	ranges, err := s.store.ListRanges(ctx, r.Provider)
-	if err != nil {
-		return err
-	}
-	if len(ranges) == 1 {
-		// The last range of a provider whose trunks authenticate by IP:
-		// deleting it would lock them out of the ACL and the firewall.
-		rows, _, err := s.store.ListTrunks(ctx, models.TrunkFilter{Provider: r.Provider, Page: models.Page{Limit: 1000}})
-		if err != nil {
-			return err
-		}
-		for _, t := range rows {
-			if !t.Register {
-				return about(ErrInUse, "range %s is the last one of provider %q and IP-authenticated trunk %q needs it", r.CIDR, r.Provider, t.Name)
-			}
-		}
-	}
 	if err := s.store.DeleteRange(ctx, r.ID, version); err != nil {
 		return about(err, "range %d of %q", r.ID, r.Provider)
 	}

@@ -129,14 +129,9 @@ func (s *server) validateTrunk(ctx context.Context, t *models.Trunk, hasPassword
 			return nil, fmt.Errorf("api: read ranges of %s: %w", t.Provider, err)
 		}
 	}
-	if !t.Register {
-		switch {
-		case t.Provider == "":
-			fe.add("provider", "required when register is false: IP authentication admits the provider by its source ranges")
-		case len(ranges) == 0 && fe["provider"] == "":
-			fe.add("provider", "provider %q has no source ranges; IP authentication (register: false) needs them: POST /api/v1/providers/%s/ranges", t.Provider, t.Provider)
-		}
-	}
+	// That an IP-authenticated trunk's provider has source ranges is a
+	// rule across rows: the store checks it inside the write's transaction
+	// (models.InvariantError, answered 422 on "provider").
 	if t.Transport == "tls" && profile != nil && !profile.TLS {
 		fe.add("transport", "tls needs a profile with TLS; profile %q has none", profile.Name)
 	}

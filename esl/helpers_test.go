@@ -40,6 +40,11 @@ func newWorld(t testing.TB, backend string) *world {
 			t.Fatal(err)
 		}
 	}
+	// Plusnet authenticates by IP: its trunk needs the provider's ranges.
+	if err := s.CreateRange(w.ctx, &models.ProviderRange{Provider: "plusnet", CIDR: "92.197.176.0/24",
+		Ports: models.StringList{"5060/udp"}}); err != nil {
+		t.Fatal(err)
+	}
 	w.trunk(plusnet())
 	w.trunk(einsundeins())
 	return w

@@ -140,7 +140,7 @@ func TestChangesBecomeCommands(t *testing.T) {
 		w.edit("plusnet", func(tr *models.Trunk) { tr.Numbers = append(tr.Numbers, "+493455667291") })
 	})
 	step("new trunk", func() {
-		w.trunk(&models.Trunk{Name: "sipgate", Provider: "sipgate", Profile: "external-ipv4", Proxy: "sipgate.de", Enabled: true})
+		w.trunk(&models.Trunk{Name: "sipgate", Provider: "plusnet", Profile: "external-ipv4", Proxy: "sipgate.de", Enabled: true})
 	}, "api sofia profile external-ipv4 rescan")
 	step("changed trunk", func() { w.edit("plusnet", func(tr *models.Trunk) { tr.Proxy = "sip2.plusnet.de" }) },
 		"api sofia profile external-ipv4 killgw plusnet", "api sofia profile external-ipv4 rescan")
@@ -251,7 +251,7 @@ func TestBurstIsCoalesced(t *testing.T) {
 	w := newWorld(t, "sqlite")
 	var names []string
 	for i := range 10 {
-		tr := w.trunk(&models.Trunk{Name: "burst" + string(rune('a'+i)), Provider: "x", Profile: "external-ipv4", Proxy: "x.example", Enabled: true})
+		tr := w.trunk(&models.Trunk{Name: "burst" + string(rune('a'+i)), Provider: "plusnet", Profile: "external-ipv4", Proxy: "x.example", Enabled: true})
 		names = append(names, tr.Name)
 	}
 	srv := runbookServer(t, esltest.Options{})
@@ -302,7 +302,7 @@ func TestTwoNodesBothReceiveCommands(t *testing.T) {
 	// Scoped to fs2: only b hears of it.
 	a.ResetTranscript()
 	b.ResetTranscript()
-	w.trunk(&models.Trunk{Name: "fs2only", Provider: "x", Profile: "internal", Proxy: "x.example", Enabled: true, Hostnames: models.StringList{"FS2"}})
+	w.trunk(&models.Trunk{Name: "fs2only", Provider: "plusnet", Profile: "internal", Proxy: "x.example", Enabled: true, Hostnames: models.StringList{"FS2"}})
 	w.barrier()
 	waitCmd(t, a, "api reloadacl", 1)
 	waitCmd(t, b, "api reloadacl", 1)
@@ -472,13 +472,13 @@ func TestInjectionNeverReachesTheWire(t *testing.T) {
 	srv.ResetTranscript()
 
 	for _, name := range []string{"evil\n\napi fsctl shutdown", "evil\r\napi fsctl shutdown", "evil killgw _all_"} {
-		tr := w.trunk(&models.Trunk{Name: name, Provider: "x", Profile: "external-ipv4", Proxy: "x.example", Enabled: true})
+		tr := w.trunk(&models.Trunk{Name: name, Provider: "plusnet", Profile: "external-ipv4", Proxy: "x.example", Enabled: true})
 		if err := w.store.DeleteTrunk(w.ctx, tr.ID, 0); err != nil { // → killgw NAME: refused
 			t.Fatal(err)
 		}
 	}
-	w.trunk(&models.Trunk{Name: "okname", Provider: "x", Profile: "internal\n\napi fsctl shutdown", Proxy: "x.example", Enabled: true})
-	w.trunk(&models.Trunk{Name: "okname2", Provider: "x", Profile: "internal killgw _all_", Proxy: "x.example", Enabled: true})
+	w.trunk(&models.Trunk{Name: "okname", Provider: "plusnet", Profile: "internal\n\napi fsctl shutdown", Proxy: "x.example", Enabled: true})
+	w.trunk(&models.Trunk{Name: "okname2", Provider: "plusnet", Profile: "internal killgw _all_", Proxy: "x.example", Enabled: true})
 	// A gateway parameter with line breaks: legitimate change, it travels
 	// in xml-curl's XML only.
 	w.edit("plusnet", func(tr *models.Trunk) { tr.Realm = "sip.plusnet.de\n\napi fsctl shutdown"; tr.FromUser = "a b\r\nc" })

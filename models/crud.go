@@ -134,6 +134,9 @@ func create[T any, P interface {
 		if err := tx.Create(r).Error; err != nil {
 			return nil, err
 		}
+		if err := checkInvariant(tx, r, false); err != nil {
+			return nil, err
+		}
 		in := r.info()
 		var fields StringList
 		if plain, _ := r.secret(); plain != nil && *plain != "" {
@@ -195,6 +198,9 @@ func update[T any, P interface {
 		if res.RowsAffected == 0 {
 			return nil, ErrConflict
 		}
+		if err := checkInvariant(tx, r, false); err != nil {
+			return nil, err
+		}
 		was, is := old.info(), r.info()
 		ev := &ChangeEvent{
 			Kind: is.kind, Op: OpUpdate, ObjectID: r.rowID(), Name: is.name,
@@ -237,6 +243,9 @@ func remove[T any, P interface {
 		}
 		if res.RowsAffected == 0 {
 			return nil, ErrConflict
+		}
+		if err := checkInvariant(tx, old, true); err != nil {
+			return nil, err
 		}
 		in := old.info()
 		return &ChangeEvent{

@@ -84,6 +84,7 @@ func TestConcurrentWritersLoseNoUpdate(t *testing.T) {
 	modelstest.Each(t, func(t *testing.T, backend string) {
 		s := modelstest.Open(t, backend, modelstest.Options{})
 		ctx := context.Background()
+		plusnetRange(t, s)
 		tr := plusnet()
 		tr.RetrySeconds = 0
 		if err := s.CreateTrunk(ctx, tr); err != nil {

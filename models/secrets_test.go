@@ -39,6 +39,7 @@ func seedSecrets(t *testing.T, s *models.Store, n int) map[string]string {
 	t.Helper()
 	ctx := context.Background()
 	want := map[string]string{}
+	plusnetRange(t, s)
 	for i := range n {
 		pw := fmt.Sprintf("Plain-Text-Secret-%03d", i)
 		tr := plusnet()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/jackc/pgx/v5/pgconn"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -203,6 +204,17 @@ func mapErr(err error) error {
 		return ErrNotFound
 	case errors.Is(err, gorm.ErrDuplicatedKey):
 		return ErrDuplicate
+	case lostRace(err):
+		// Two writers locked each other (the rules across rows take
+		// locks): the database aborted this one; a retry will succeed or
+		// be refused for a reason.
+		return fmt.Errorf("%w: %w", ErrConflict, err)
 	}
 	return err
+}
+
+// lostRace reports a PostgreSQL deadlock or serialization failure.
+func lostRace(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
 }

@@ -80,18 +80,7 @@ func seed(t testing.TB, s *models.Store) {
 			"accept-blind-reg": "true", "Bad Name": "x", "user-agent-string": "fsplane\x01",
 		},
 	}))
-	must(s.CreateTrunk(ctx, plusnetTrunk(t)))
-	must(s.CreateTrunk(ctx, einsUndEinsTrunk(t)))
-	// Only on node fs2; a bare IPv6 proxy gets bracketed.
-	must(s.CreateTrunk(ctx, &models.Trunk{
-		Name: "lab-fs2", Provider: "lab", Profile: "internal", Proxy: "2001:db8::10",
-		Register: false, Transport: "tcp", PingSeconds: 30, Context: "lab", Enabled: true,
-		Hostnames: models.StringList{"fs2"},
-	}))
-	must(s.CreateTrunk(ctx, &models.Trunk{
-		Name: "old-provider", Provider: "old", Profile: "internal", Proxy: "sip.old.example",
-		Register: false, Transport: "udp", Enabled: false,
-	}))
+	// Ranges first: an IP-authenticated trunk needs its provider's.
 	for _, name := range []string{providers.Plusnet, providers.OneAndOne} {
 		p, err := providers.ByName(name)
 		must(err)
@@ -99,6 +88,18 @@ func seed(t testing.TB, s *models.Store) {
 			must(s.CreateRange(ctx, &r))
 		}
 	}
+	must(s.CreateTrunk(ctx, plusnetTrunk(t)))
+	must(s.CreateTrunk(ctx, einsUndEinsTrunk(t)))
+	// Only on node fs2; a bare IPv6 proxy gets bracketed.
+	must(s.CreateTrunk(ctx, &models.Trunk{
+		Name: "lab-fs2", Provider: "plusnet", Profile: "internal", Proxy: "2001:db8::10",
+		Register: false, Transport: "tcp", PingSeconds: 30, Context: "lab", Enabled: true,
+		Hostnames: models.StringList{"fs2"},
+	}))
+	must(s.CreateTrunk(ctx, &models.Trunk{
+		Name: "old-provider", Provider: "plusnet", Profile: "internal", Proxy: "sip.old.example",
+		Register: false, Transport: "udp", Enabled: false,
+	}))
 	must(s.CreateExtension(ctx, &models.Extension{
 		Domain: "127.0.0.1", UserID: "1000", Password: ptr("1234-secret"), DisplayName: "Reception",
 		CallerID: "+493455664337", Context: "default", Enabled: true,

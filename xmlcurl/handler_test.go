@@ -214,6 +214,11 @@ func TestGatewayRules(t *testing.T) {
 	base := func(name string) *models.Trunk {
 		return &models.Trunk{Name: name, Provider: "lab", Profile: "lab", Proxy: "sip.lab.example", Transport: "udp", Enabled: true}
 	}
+	for i := 0; i < maxInlineCIDRs+3; i++ {
+		if err := f.s.CreateRange(ctx, &models.ProviderRange{Provider: "lab", CIDR: fmt.Sprintf("10.%d.0.0/16", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	noPW := base("reg-no-password")
 	noPW.Register, noPW.Username = true, "u"
 	create(noPW)
@@ -232,11 +237,6 @@ func TestGatewayRules(t *testing.T) {
 	explicit.Register, explicit.Username, explicit.Password = true, "u", ptr("p")
 	explicit.OutboundProxy, explicit.RegisterProxy = "192.0.2.1", "192.0.2.2:5070"
 	create(explicit)
-	for i := 0; i < maxInlineCIDRs+3; i++ {
-		if err := f.s.CreateRange(ctx, &models.ProviderRange{Provider: "lab", CIDR: fmt.Sprintf("10.%d.0.0/16", i)}); err != nil {
-			t.Fatal(err)
-		}
-	}
 
 	_, body := f.post(t, gatewaysReq("lab", "vm"))
 	if got := strings.Join(gatewayNames(t, body), ","); got != "explicit-register-proxy,v6-registrar" {

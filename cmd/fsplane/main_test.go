@@ -166,7 +166,7 @@ func TestServeRefusesWrongKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	pw := "Top-Secret-Trunk-Pw"
-	if err := s.CreateTrunk(context.Background(), &models.Trunk{Name: "einsundeins", Profile: "internal", Enabled: true, Password: &pw}); err != nil {
+	if err := s.CreateTrunk(context.Background(), &models.Trunk{Name: "einsundeins", Profile: "internal", Enabled: true, Register: true, Username: "4934556", Password: &pw}); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
