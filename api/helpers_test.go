@@ -83,6 +83,8 @@ type env struct {
 
 type envOptions struct {
 	esl api.ESL
+	// renderOn, when set, builds the render_error source on the env's store.
+	renderOn func(*models.Store) api.Renderer
 }
 
 func newEnv(t testing.TB, backend string, opts ...envOptions) *env {
@@ -112,6 +114,9 @@ func newEnv(t testing.TB, backend string, opts ...envOptions) *env {
 	o := api.Options{Store: ev.store, Logger: logger, Resolver: ev.resolver}
 	if opt.esl != nil {
 		o.ESL = opt.esl
+	}
+	if opt.renderOn != nil {
+		o.Render = opt.renderOn(ev.store)
 	}
 	ev.e = api.New(o)
 	ev.loadDoc()

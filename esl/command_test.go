@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/fsplane/fsplane/names"
 )
 
 // Every builder refuses what could add an argument or a command.
@@ -36,6 +38,31 @@ func TestCommandBuildersRefuseInjection(t *testing.T) {
 	f, err := flushCmd("1001", "pbx.example.com")
 	if err != nil || f.line() != "xml_flush_cache id 1001 pbx.example.com" {
 		t.Fatalf("%v %q", err, f.line())
+	}
+}
+
+// What the API accepts as a directory user reaches FreeSWITCH's cache
+// flush: the same rules (names.User, names.Domain) decide both. E.164 user
+// ids used to pass the API and fail here, so FreeSWITCH kept the old user.
+func TestFlushTakesWhatTheAPIAccepts(t *testing.T) {
+	for _, c := range []struct{ user, domain, line string }{
+		{"+493012345", "pbx.example.com", "xml_flush_cache id +493012345 pbx.example.com"},
+		{"alice.smith", "192.0.2.7", "xml_flush_cache id alice.smith 192.0.2.7"},
+		{"1001", "[2001:db8::1]", "xml_flush_cache id 1001 [2001:db8::1]"},
+	} {
+		if err := errors.Join(names.User(c.user), names.Domain(c.domain)); err != nil {
+			t.Fatalf("%s@%s not valid: %v", c.user, c.domain, err)
+		}
+		f, err := flushCmd(c.user, c.domain)
+		if err != nil || f.line() != c.line {
+			t.Errorf("%s@%s: %v %q", c.user, c.domain, err, f.line())
+		}
+	}
+	// A domain the API would have normalised is not what was stored.
+	for _, d := range []string{"PBX.example.com", "2001:db8::1"} {
+		if _, err := flushCmd("1001", d); !errors.Is(err, ErrInvalidValue) {
+			t.Errorf("domain %q accepted: %v", d, err)
+		}
 	}
 }
 
