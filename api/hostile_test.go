@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
@@ -109,6 +110,16 @@ func TestHostileInputIsRefusedOrRenderedExactly(t *testing.T) {
 			t.Errorf("surrogate pair: a1-hash %s, want %s", got, want)
 		}
 
+		// A row another writer stored past the API: never invisible.
+		past := &models.Extension{Domain: "pbx.example.com", UserID: "1003", Password: ptr("secret\uffff"), Context: "default", Enabled: true}
+		if err := ev.store.CreateExtension(context.Background(), past); err != nil {
+			t.Fatal(err)
+		}
+		got := ev.do("GET", fmt.Sprintf("/api/v1/sip/extensions/%d", past.ID), ev.tokens["sip:read"], nil).want(t, http.StatusOK).JSON(t)
+		if why, _ := got["render_error"].(string); !strings.Contains(why, "U+FFFF") || strings.Contains(why, "secret") {
+			t.Errorf("render_error %q", got["render_error"])
+		}
+
 		// Settings that would be dropped at render time are refused now.
 		for _, name := range []string{"accept-blind-reg", "accept-blind-auth", "sip-ip", "Bad_Name"} {
 			body := map[string]any{"name": "lab", "family": "ipv4", "sip_ip": hostV4, "sip_port": 5080,
@@ -162,3 +173,5 @@ func md5hex(s string) string {
 	sum := md5.Sum([]byte(s))
 	return hex.EncodeToString(sum[:])
 }
+
+func ptr[T any](v T) *T { return &v }
