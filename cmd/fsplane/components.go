@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/fsplane/fsplane/models"
 	"log/slog"
 	"runtime/debug"
 	"sync"
@@ -87,7 +88,13 @@ func (c *component) check(context.Context) api.CheckResult {
 	defer c.mu.Unlock()
 	r := api.CheckResult{Status: c.status}
 	if c.err != nil {
-		r.Detail = fmt.Sprintf("%v (since %s)", c.err, c.since.UTC().Format(time.RFC3339))
+		// /readyz is public: a driver's error names hosts, users and
+		// databases; the log has it whole.
+		msg := c.err.Error()
+		if errors.Is(c.err, models.ErrUnavailable) {
+			msg = models.ErrUnavailable.Error()
+		}
+		r.Detail = fmt.Sprintf("%s (since %s)", msg, c.since.UTC().Format(time.RFC3339))
 	}
 	return r
 }
