@@ -61,6 +61,7 @@ func TestSyncOnConnect(t *testing.T) {
 	want := []string{
 		"event plain CUSTOM sofia::gateway_state sofia::gateway_delete sofia::gateway_add",
 		"api switchname",
+		"api status", // FreeSWITCH's uptime
 		"api module_exists mod_sofia",
 		"api sofia xmlstatus",
 		"api sofia profile external-ipv4 rescan",
@@ -592,8 +593,9 @@ func TestRefusedCommandIsRetriedNotDropped(t *testing.T) {
 		st := nodeStatus(m, srv.Addr())
 		return st.Pending == 0 && st.AppliedChangeID == last
 	})
-	// The error stays visible, with its time, until another replaces it.
-	if st := nodeStatus(m, srv.Addr()); st.LastError == "" || st.LastErrorAt.IsZero() {
+	// The problem is over: it shows as the previous error, with its time.
+	if st := nodeStatus(m, srv.Addr()); st.LastError != "" || !st.LastErrorAt.IsZero() ||
+		!strings.Contains(st.PreviousError, "reloadacl") || st.PreviousErrorAt.IsZero() {
 		t.Fatalf("%+v", st)
 	}
 }

@@ -38,8 +38,8 @@ func TestCursorWaitsForMissingChangeIDs(t *testing.T) {
 		cursor := func(want uint64) {
 			t.Helper()
 			id, _, err := s.ESLCursor(ctx, "fs1:8021")
-			if err != nil || id != want || n.durable != want {
-				t.Fatalf("cursor %d (in memory %d), want %d: %v", id, n.durable, want, err)
+			if err != nil || id != want || n.cur.durable != want {
+				t.Fatalf("cursor %d (in memory %d), want %d: %v", id, n.cur.durable, want, err)
 			}
 		}
 
@@ -51,16 +51,16 @@ func TestCursorWaitsForMissingChangeIDs(t *testing.T) {
 		commit(2)
 		commit(4) // 3 is still in flight
 		n.fold(ctx)
-		if !n.plan.reloadACL || n.maxSeen != 4 || len(n.missing) != 1 {
-			t.Fatalf("after fold: maxSeen %d missing %v plan %+v", n.maxSeen, n.missing, n.plan)
+		if !n.plan.reloadACL || n.cur.maxSeen != 4 || len(n.cur.missing) != 1 {
+			t.Fatalf("after fold: maxSeen %d missing %v plan %+v", n.cur.maxSeen, n.cur.missing, n.plan)
 		}
 		applied()
 		cursor(2)
 
 		commit(3) // the late commit
 		n.fold(ctx)
-		if !n.plan.reloadACL || len(n.missing) != 0 {
-			t.Fatalf("the late change was not folded: missing %v", n.missing)
+		if !n.plan.reloadACL || len(n.cur.missing) != 0 {
+			t.Fatalf("the late change was not folded: missing %v", n.cur.missing)
 		}
 		applied()
 		cursor(4)
