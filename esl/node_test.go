@@ -2,17 +2,12 @@ package esl
 
 import (
 	"context"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/fsplane/fsplane/models"
 	"github.com/fsplane/fsplane/models/modelstest"
 )
-
-type offsetClock struct{ off atomic.Int64 }
-
-func (c *offsetClock) now() time.Time { return time.Now().Add(time.Duration(c.off.Load())) }
 
 // On PostgreSQL a transaction can take change ID n and commit after n+1:
 // the cursor must not move past n until it turns up (or is overdue, i.e.
@@ -21,8 +16,8 @@ func TestCursorWaitsForMissingChangeIDs(t *testing.T) {
 	modelstest.Each(t, func(t *testing.T, backend string) {
 		s := modelstest.Open(t, backend, modelstest.Options{})
 		ctx := context.Background()
-		clk := &offsetClock{}
-		m, err := New(Options{Store: s, Password: "ClueCon", Nodes: []string{"fs1:8021"}, Clock: clk.now, GapGrace: time.Minute})
+		clk := NewFakeClock(time.Now())
+		m, err := New(Options{Store: s, Password: "ClueCon", Nodes: []string{"fs1:8021"}, Time: clk, GapGrace: time.Minute})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -69,7 +64,7 @@ func TestCursorWaitsForMissingChangeIDs(t *testing.T) {
 		n.fold(ctx)
 		applied()
 		cursor(4)
-		clk.off.Add(int64(2 * time.Minute))
+		clk.Advance(2 * time.Minute)
 		applied()
 		cursor(6)
 	})
