@@ -37,6 +37,15 @@ type Config struct {
 	// ESLAllowRestart lets the planner restart a profile whose bindings
 	// changed (FSPLANE_ESL_ALLOW_RESTART).
 	ESLAllowRestart bool
+	// ESLReconnectMin and ESLReconnectMax bound the jittered exponential
+	// backoff between connection attempts to a node
+	// (FSPLANE_ESL_RECONNECT_MIN, FSPLANE_ESL_RECONNECT_MAX).
+	ESLReconnectMin time.Duration
+	ESLReconnectMax time.Duration
+	// ESLProbeInterval is how often a node that does not accept
+	// connections is probed with a bare TCP connect, so fsplane connects
+	// within about this long of it coming back (FSPLANE_ESL_PROBE_INTERVAL).
+	ESLProbeInterval time.Duration
 
 	// XMLCurlUser and XMLCurlPassword are the HTTP Basic credentials
 	// FreeSWITCH sends (gateway-credentials) (FSPLANE_XMLCURL_USER,
@@ -78,6 +87,9 @@ func Default() Config {
 		Listen:           ":8001",
 		DataDir:          "./data",
 		ESLPassword:      "ClueCon",
+		ESLReconnectMin:  500 * time.Millisecond,
+		ESLReconnectMax:  30 * time.Second,
+		ESLProbeInterval: time.Second,
 		XMLCurlCacheable: 60 * time.Second,
 		TokenCacheTTL:    60 * time.Second,
 		LogLevel:         "info",
@@ -94,6 +106,9 @@ const (
 	EnvESLNodes         = "FSPLANE_ESL_NODES"
 	EnvESLPassword      = "FSPLANE_ESL_PASSWORD"
 	EnvESLAllowRestart  = "FSPLANE_ESL_ALLOW_RESTART"
+	EnvESLReconnectMin  = "FSPLANE_ESL_RECONNECT_MIN"
+	EnvESLReconnectMax  = "FSPLANE_ESL_RECONNECT_MAX"
+	EnvESLProbeInterval = "FSPLANE_ESL_PROBE_INTERVAL"
 	EnvXMLCurlUser      = "FSPLANE_XMLCURL_USER"
 	EnvXMLCurlPassword  = "FSPLANE_XMLCURL_PASSWORD"
 	EnvXMLCurlNetworks  = "FSPLANE_XMLCURL_NETWORKS"
@@ -134,6 +149,19 @@ func (c *Config) Apply(name, value string) error {
 			return bad(errors.New("want true or false"))
 		}
 		c.ESLAllowRestart = b
+	case EnvESLReconnectMin, EnvESLReconnectMax, EnvESLProbeInterval:
+		d, err := time.ParseDuration(value)
+		if err != nil {
+			return bad(fmt.Errorf("%q is not a duration like 500ms or 30s", value))
+		}
+		switch name {
+		case EnvESLReconnectMin:
+			c.ESLReconnectMin = d
+		case EnvESLReconnectMax:
+			c.ESLReconnectMax = d
+		default:
+			c.ESLProbeInterval = d
+		}
 	case EnvXMLCurlUser:
 		c.XMLCurlUser = value
 	case EnvXMLCurlPassword:
@@ -185,9 +213,9 @@ func (c *Config) Apply(name, value string) error {
 // Settings lists every setting name Apply knows.
 var Settings = []string{
 	EnvListen, EnvDataDir, EnvDatabaseURL, EnvFernetKeys, EnvFernetKeyFile,
-	EnvESLNodes, EnvESLPassword, EnvESLAllowRestart, EnvXMLCurlUser, EnvXMLCurlPassword,
-	EnvXMLCurlNetworks, EnvXMLCurlCacheable, EnvXMLCurlPlaintext, EnvPublicURL, EnvExternalIPv4, EnvExternalIPv6, EnvLogLevel,
-	EnvTokenCacheTTL,
+	EnvESLNodes, EnvESLPassword, EnvESLAllowRestart, EnvESLReconnectMin, EnvESLReconnectMax, EnvESLProbeInterval,
+	EnvXMLCurlUser, EnvXMLCurlPassword, EnvXMLCurlNetworks, EnvXMLCurlCacheable, EnvXMLCurlPlaintext,
+	EnvPublicURL, EnvExternalIPv4, EnvExternalIPv6, EnvLogLevel, EnvTokenCacheTTL,
 }
 
 // MaxTokenCacheTTL bounds FSPLANE_TOKEN_CACHE_TTL, and with it how long a
@@ -270,6 +298,19 @@ func (c *Config) Validate() error {
 		if v, err := strconv.Atoi(p); err != nil || v < 1 || v > 65535 {
 			errs = append(errs, fmt.Errorf("%s: %q has no valid port", EnvESLNodes, n))
 		}
+	}
+	// Below 10 ms a node that is down would be hammered; above an hour
+	// nobody would wait for it.
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{EnvESLReconnectMin, c.ESLReconnectMin}, {EnvESLReconnectMax, c.ESLReconnectMax}, {EnvESLProbeInterval, c.ESLProbeInterval}} {
+		if d.v < 10*time.Millisecond || d.v > time.Hour {
+			errs = append(errs, fmt.Errorf("%s: %v is not between 10ms and 1h", d.name, d.v))
+		}
+	}
+	if c.ESLReconnectMax < c.ESLReconnectMin {
+		errs = append(errs, fmt.Errorf("%s: %v is below %s (%v)", EnvESLReconnectMax, c.ESLReconnectMax, EnvESLReconnectMin, c.ESLReconnectMin))
 	}
 	if strings.ContainsAny(c.ESLPassword, "\r\n") {
 		errs = append(errs, fmt.Errorf("%s: must be one line", EnvESLPassword))

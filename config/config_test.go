@@ -16,7 +16,8 @@ func TestLoadFileGood(t *testing.T) {
 	}
 	if c.Listen != "127.0.0.1:9001" || len(c.ESLNodes) != 2 || c.ESLNodes[1] != "10.0.0.2:8021" ||
 		c.XMLCurlCacheable != 5*time.Minute || c.XMLCurlNetworks[1].String() != "10.0.0.0/24" ||
-		c.FernetKeyFile != "/var/lib/fsplane/fernet.keys" || c.PublicURL != "http://127.0.0.1:9001" {
+		c.FernetKeyFile != "/var/lib/fsplane/fernet.keys" || c.PublicURL != "http://127.0.0.1:9001" ||
+		c.ESLReconnectMin != 500*time.Millisecond || c.ESLReconnectMax != 5*time.Second || c.ESLProbeInterval != 250*time.Millisecond {
 		t.Fatalf("loaded %+v", c)
 	}
 }
@@ -50,6 +51,11 @@ func TestBad(t *testing.T) {
 		{EnvLogLevel, "trace", "not debug"},
 		{EnvDatabaseURL, "mysql://x", "postgres://"},
 		{EnvDataDir, "", "must not be empty"},
+		{EnvESLReconnectMin, "1ms", "between 10ms and 1h"},
+		{EnvESLReconnectMin, "-1s", "between 10ms and 1h"},
+		{EnvESLReconnectMax, "2h", "between 10ms and 1h"},
+		{EnvESLReconnectMax, "100ms", "below FSPLANE_ESL_RECONNECT_MIN"},
+		{EnvESLProbeInterval, "0s", "between 10ms and 1h"},
 	} {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
 			c := Default()
@@ -76,6 +82,8 @@ func TestBad(t *testing.T) {
 		{EnvTokenCacheTTL, "-1s", "not a duration"},
 		{EnvTokenCacheTTL, "2h", "revoked token would keep working"},
 		{EnvESLAllowRestart, "maybe", "true or false"},
+		{EnvESLReconnectMin, "soon", "not a duration"},
+		{EnvESLProbeInterval, "1", "not a duration"},
 	} {
 		c := Default()
 		if err := c.Apply(tc.name, tc.value); err == nil || !strings.Contains(err.Error(), tc.wantErr) {

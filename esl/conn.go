@@ -83,9 +83,9 @@ func dial(ctx context.Context, addr string, cfg dialConfig) (*conn, error) {
 	up, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		if isTimeout(err) {
-			return nil, fmt.Errorf("esl: connect %s: %w", addr, ErrTimeout)
+			return nil, fmt.Errorf("esl: connect %s: %w: %w", addr, ErrUnreachable, ErrTimeout)
 		}
-		return nil, fmt.Errorf("esl: connect %s: %w", addr, err)
+		return nil, fmt.Errorf("esl: connect %s: %w: %w", addr, ErrUnreachable, err)
 	}
 	deadline := time.Now().Add(cfg.authTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {

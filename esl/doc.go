@@ -37,6 +37,16 @@
 //     edits → nothing. Commands go out once the changes have been quiet for
 //     CoalesceWindow (at most CoalesceMax): a hundred edits in a burst give
 //     one killgw per gateway and one rescan per profile.
+//   - A rescan is mod_sofia's only way to add a gateway, and it reads every
+//     gateway of the profile again: FreeSWITCH logs "Ignoring duplicate
+//     gateway 'X'" for each one it already runs. That is harmless (the
+//     changed ones were removed with killgw first) and expected on every
+//     rescan; the README tells operators so.
+//   - A profile binding changed while the node was not connected is decided
+//     when it connects: `api status` gives FreeSWITCH's uptime, and a
+//     FreeSWITCH that started after the change runs the new binding (no
+//     restart, no "operator action needed"). Otherwise, and when the uptime
+//     cannot be read, it is treated as a change to a running profile.
 //   - A registering trunk is re-added only after FreeSWITCH deleted the old
 //     gateway: the rescan waits for its sofia::gateway_delete event
 //     (DeleteWait at most; a delete that arrives later triggers one more
@@ -44,7 +54,8 @@
 //     un-REGISTER, with the same Contact, delete the new binding at the
 //     provider about one time in four.
 //   - Every (re)connect syncs the node, which also heals FreeSWITCH having
-//     started while fsplane was down: `module_exists mod_sofia` → `load
+//     started while fsplane was down (`switchname` and `status` first, for
+//     trunk scoping and FreeSWITCH's uptime): `module_exists mod_sofia` → `load
 //     mod_sofia` when false; `sofia xmlstatus` → `sofia profile P start` for
 //     each missing profile; a rescan of every profile with enabled trunks
 //     for this node; `reloadacl`; then what the change log still owes.
@@ -52,7 +63,11 @@
 //     complete" for rescan, "Invalid Profile", "Command not found"). A step
 //     FreeSWITCH refuses stays owed and is retried with capped, jittered
 //     exponential backoff; it shows in NodeStatus (Pending, LastError) and
-//     in the metrics, and the cursor does not move past it.
+//     in the metrics, and the cursor does not move past it. LastError is the
+//     current problem: once the node is connected, synced and owes nothing
+//     it moves to PreviousError (with its time). A name refused for the
+//     command line is no problem a retry solves: it stays in LastError
+//     until another error replaces it.
 //   - Node scoping: a trunk with Hostnames is loaded only on the nodes whose
 //     FreeSWITCH switchname (`api switchname`, the "hostname" mod_xml_curl
 //     sends) is listed; other nodes get no command for it. Until a node's
@@ -64,12 +79,33 @@
 // Each node has its own connection, dialled with DialTimeout and
 // authenticated within AuthTimeout; a silent server, a wrong password and an
 // ACL rejection (text/rude-rejection) each end in an error, never a hang.
-// It reconnects forever with capped exponential backoff and jitter. Commands
+// It reconnects forever with capped exponential backoff and jitter
+// (ReconnectMin to ReconnectMax, 500 ms to 30 s by default). A backoff that
+// grows to seconds would leave a FreeSWITCH that came back unmanaged for
+// that long, so while the node does not accept TCP connections at all
+// (ErrUnreachable: refused, unreachable, no answer) a bare TCP connect
+// probes it every ProbeInterval (1 s) and the next attempt starts as soon
+// as one succeeds: fsplane is connected about ProbeInterval after the event
+// socket accepts again (BenchmarkReconnectDelay), at the cost of one SYN a
+// second to a node that is down. A node that accepts but refuses (password,
+// ACL) or hangs is not probed: the backoff alone keeps it from being
+// hammered. Commands
 // on a connection are serialised and carry a deadline; one that misses it
 // drops the connection (its late reply would be taken for the next
 // command's). A periodic `api status` within HealthTimeout detects a
 // half-dead connection. Panics in a node's loop or reader are recovered,
 // counted and end only that connection.
+//
+// # Time, and where the parts live
+//
+// A node is one type in several files: lifecycle.go (connect, session,
+// reconnect, probes), cursor.go (the change log, gaps, the cursor),
+// executor.go (when the plan runs, and running it over a commander: a
+// connection, or a test's fake without a socket), events.go (FreeSWITCH's
+// events, the wait for gateway deletes), gwstatus.go (gateway status and
+// its cache); planner.go turns changes into the plan. Every timer of the
+// loop comes from Options.Time (a Clock), so a test moves time by hand
+// instead of sleeping; deadlines on socket I/O stay on real time.
 //
 // # eslgo, and what stands in front of it
 //

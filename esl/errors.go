@@ -14,6 +14,10 @@ var (
 	// ErrTimeout is returned when FreeSWITCH does not answer within the
 	// deadline: while connecting, authenticating or running a command.
 	ErrTimeout = errors.New("no answer from FreeSWITCH in time")
+	// ErrUnreachable is wrapped by a failed TCP connect (refused,
+	// unreachable, no answer): FreeSWITCH's event socket is not accepting.
+	// Only then are probes worth it (Options.ProbeInterval).
+	ErrUnreachable = errors.New("event socket not accepting connections")
 	// ErrClosed is returned for a command on a connection that is gone.
 	ErrClosed = errors.New("event socket connection closed")
 	// ErrProtocol is returned when FreeSWITCH sends something the event

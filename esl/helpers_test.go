@@ -241,3 +241,26 @@ func matches(m *dto.Metric, labels map[string]string) bool {
 	}
 	return true
 }
+
+// faked is fast with a FakeClock: the coalescing window, retries, the
+// reconnect backoff and the gateway-delete wait pass only when the test
+// moves the clock.
+func faked(w *world, nodes ...string) (esl.Options, *esl.FakeClock) {
+	opt := fast(w, nodes...)
+	clk := esl.NewFakeClock(time.Now())
+	opt.Time = clk
+	return opt, clk
+}
+
+// settle waits until the node at addr has folded every committed change
+// into its plan, then moves clk past the coalescing window, so the plan
+// runs.
+func (w *world) settle(m *esl.Manager, clk *esl.FakeClock, addr string, window time.Duration) {
+	w.t.Helper()
+	last, err := w.store.LastChangeID(w.ctx)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	waitFor(w.t, "changes folded", func() bool { return m.SeenChangeID(addr) >= last })
+	clk.Advance(window)
+}

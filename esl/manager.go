@@ -40,8 +40,13 @@ type Options struct {
 	// AllowRestart lets a profile binding change restart the profile
 	// (`sofia profile P restart`), never within its first 10 seconds.
 	AllowRestart bool
-	// Clock is the time source; nil means time.Now.
+	// Clock is the time source for Now only, with real timers; nil means
+	// time.Now. Kept for compatibility: Time covers timers too. Set one of
+	// the two.
 	Clock func() time.Time
+	// Time is the clock for Now and for every timer of the node loops
+	// (see Clock); nil means the system clock.
+	Time Clock
 
 	// DialTimeout bounds the TCP connect (default 3s).
 	DialTimeout time.Duration
@@ -56,8 +61,20 @@ type Options struct {
 	// HealthTimeout bounds that check (default 3s).
 	HealthTimeout time.Duration
 	// BackoffMin and BackoffMax bound the jittered exponential backoff of
-	// reconnects and of retried commands (defaults 500ms and 30s).
+	// retried commands (defaults 500ms and 30s), and of reconnects unless
+	// ReconnectMin and ReconnectMax are set.
 	BackoffMin, BackoffMax time.Duration
+	// ReconnectMin and ReconnectMax bound the jittered exponential backoff
+	// between full connection attempts (dial, authentication, sync);
+	// defaults BackoffMin and BackoffMax.
+	ReconnectMin, ReconnectMax time.Duration
+	// ProbeInterval: while a node does not accept connections and the
+	// next attempt is further away than this, a bare TCP connect probes it
+	// at this interval; once it accepts, fsplane connects at once (default
+	// 1s; negative: no probes, the backoff alone decides). A node that
+	// accepts but refuses (password, ACL) or hangs is not probed: the
+	// backoff keeps it from being hammered.
+	ProbeInterval time.Duration
 	// CoalesceWindow is how long the changes must be quiet before their
 	// commands go out (default 25ms); CoalesceMax caps the wait during a
 	// steady stream of changes (default 1s).
@@ -84,12 +101,20 @@ func (o *Options) defaults() {
 	def(&o.HealthTimeout, 3*time.Second)
 	def(&o.BackoffMin, 500*time.Millisecond)
 	def(&o.BackoffMax, 30*time.Second)
+	def(&o.ReconnectMin, o.BackoffMin)
+	def(&o.ReconnectMax, max(o.BackoffMax, o.ReconnectMin))
+	if o.ProbeInterval == 0 {
+		o.ProbeInterval = time.Second
+	}
 	def(&o.CoalesceWindow, 25*time.Millisecond)
 	def(&o.CoalesceMax, time.Second)
 	def(&o.DeleteWait, 8*time.Second)
 	def(&o.GapGrace, 60*time.Second)
-	if o.Clock == nil {
-		o.Clock = time.Now
+	if o.Time == nil {
+		o.Time = RealClock{}
+		if o.Clock != nil {
+			o.Time = nowOnly{now: o.Clock}
+		}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -97,6 +122,11 @@ func (o *Options) defaults() {
 }
 
 func (o *Options) validate() error {
+	if o.Clock != nil {
+		if _, ok := o.Time.(nowOnly); !ok {
+			return fmt.Errorf("%w: both Clock and Time set; use Time", ErrConfig)
+		}
+	}
 	if o.Store == nil {
 		return fmt.Errorf("%w: no store", ErrConfig)
 	}
@@ -123,6 +153,9 @@ func (o *Options) validate() error {
 	}
 	if o.BackoffMax < o.BackoffMin {
 		return fmt.Errorf("%w: BackoffMax %v below BackoffMin %v", ErrConfig, o.BackoffMax, o.BackoffMin)
+	}
+	if o.ReconnectMax < o.ReconnectMin {
+		return fmt.Errorf("%w: ReconnectMax %v below ReconnectMin %v", ErrConfig, o.ReconnectMax, o.ReconnectMin)
 	}
 	return nil
 }
@@ -152,7 +185,7 @@ func New(opt Options) (*Manager, error) {
 	return m, nil
 }
 
-func (m *Manager) now() time.Time { return m.opt.Clock() }
+func (m *Manager) now() time.Time { return m.opt.Time.Now() }
 
 // Run keeps every node's connection loop going until ctx ends, then closes
 // the connections and returns nil. It may be called once.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"regexp"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,6 +38,8 @@ func TestNewValidatesOptions(t *testing.T) {
 		"node without port": {Store: w.store, Password: "x", Nodes: []string{"127.0.0.1"}},
 		"node bad port":     {Store: w.store, Password: "x", Nodes: []string{"127.0.0.1:99999"}},
 		"node twice":        {Store: w.store, Password: "x", Nodes: []string{"fs1:8021", "fs1:8021"}},
+		"two clocks":        {Store: w.store, Password: "x", Clock: time.Now, Time: esl.RealClock{}},
+		"reconnect max<min": {Store: w.store, Password: "x", ReconnectMin: time.Second, ReconnectMax: time.Millisecond},
 	}
 	for name, opt := range cases {
 		if _, err := esl.New(opt); !errors.Is(err, esl.ErrConfig) {
@@ -61,6 +62,7 @@ func TestSyncOnConnect(t *testing.T) {
 	want := []string{
 		"event plain CUSTOM sofia::gateway_state sofia::gateway_delete sofia::gateway_add",
 		"api switchname",
+		"api status", // FreeSWITCH's uptime
 		"api module_exists mod_sofia",
 		"api sofia xmlstatus",
 		"api sofia profile external-ipv4 rescan",
@@ -193,14 +195,17 @@ func TestChangesBecomeCommands(t *testing.T) {
 }
 
 // A registering trunk's rescan waits for FreeSWITCH to delete the old
-// gateway (its un-REGISTER carries the same Contact).
+// gateway (its un-REGISTER carries the same Contact). With a fake clock the
+// wait cannot time out: the rescan can only follow the event.
 func TestRegisteringTrunkRescanWaitsForGatewayDelete(t *testing.T) {
 	w := newWorld(t, "sqlite")
-	srv := runbookServer(t, esltest.Options{DeleteDelay: 300 * time.Millisecond})
-	w.run(fast(w, srv.Addr()))
+	srv := runbookServer(t, esltest.Options{DeleteDelay: 30 * time.Millisecond})
+	opt, clk := faked(w, srv.Addr())
+	m, _ := w.run(opt)
 	synced(t, srv)
 	srv.ResetTranscript()
 	w.edit("einsundeins", func(tr *models.Trunk) { tr.Realm = "sip.1und1.de."; pw := "neu"; tr.Password = &pw })
+	w.settle(m, clk, srv.Addr(), opt.CoalesceWindow)
 	waitCmd(t, srv, "api sofia profile internal rescan", 1)
 	var order []string
 	for _, e := range srv.Transcript() {
@@ -231,12 +236,23 @@ func TestGatewayDeleteTimeoutFallsBack(t *testing.T) {
 	w := newWorld(t, "sqlite")
 	srv := runbookServer(t, esltest.Options{DeleteDelay: -1})
 	reg := prometheus.NewRegistry()
-	opt := fast(w, srv.Addr())
-	opt.DeleteWait, opt.Registerer = 200*time.Millisecond, reg
-	w.run(opt)
+	opt, clk := faked(w, srv.Addr())
+	opt.DeleteWait, opt.Registerer = 7*time.Second, reg
+	m, _ := w.run(opt)
 	synced(t, srv)
 	srv.ResetTranscript()
 	w.edit("einsundeins", func(tr *models.Trunk) { tr.ExpireSeconds = 600 })
+	w.settle(m, clk, srv.Addr(), opt.CoalesceWindow)
+	waitCmd(t, srv, "api sofia profile internal killgw einsundeins", 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := clk.WaitTimer(ctx, opt.DeleteWait); err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.Count("api sofia profile internal rescan"); n != 0 {
+		t.Fatalf("rescan before the delete or the deadline: %q", srv.Commands())
+	}
+	clk.Advance(opt.DeleteWait)
 	waitCmd(t, srv, "api sofia profile internal rescan", 1)
 	if n := counter(t, reg, "fsplane_esl_gateway_delete_waits_total", map[string]string{"outcome": "timeout"}); n != 1 {
 		t.Fatalf("timeouts counted: %v", n)
@@ -246,7 +262,7 @@ func TestGatewayDeleteTimeoutFallsBack(t *testing.T) {
 }
 
 // A hundred edits in a burst: one killgw per gateway, one rescan per
-// profile.
+// profile, and nothing before the window closes.
 func TestBurstIsCoalesced(t *testing.T) {
 	w := newWorld(t, "sqlite")
 	var names []string
@@ -255,18 +271,26 @@ func TestBurstIsCoalesced(t *testing.T) {
 		names = append(names, tr.Name)
 	}
 	srv := runbookServer(t, esltest.Options{})
-	opt := fast(w, srv.Addr())
-	// Wide enough that the burst's gaps never close it, whatever the load.
-	opt.CoalesceWindow, opt.CoalesceMax = 1500*time.Millisecond, time.Minute
+	opt, clk := faked(w, srv.Addr())
 	m, _ := w.run(opt)
 	synced(t, srv)
 	srv.ResetTranscript()
 	for i := range 100 {
 		w.edit(names[i%10], func(tr *models.Trunk) { tr.RetrySeconds = 30 + i })
 	}
+	last, _ := w.store.LastChangeID(w.ctx)
+	waitFor(t, "burst folded", func() bool { return m.SeenChangeID(srv.Addr()) == last })
+	if got := srv.Commands(); len(got) != 0 {
+		t.Fatalf("commands before the window closed: %q", got)
+	}
+	if st := nodeStatus(m, srv.Addr()); st.Pending != 11 {
+		t.Fatalf("pending %d, want 10 killgw and 1 rescan", st.Pending)
+	}
+	clk.Advance(opt.CoalesceWindow)
 	waitCmd(t, srv, "api sofia profile external-ipv4 rescan", 1)
 	waitFor(t, "plan applied", func() bool { return nodeStatus(m, srv.Addr()).Pending == 0 })
 	w.barrier()
+	w.settle(m, clk, srv.Addr(), opt.CoalesceWindow)
 	waitCmd(t, srv, "api reloadacl", 1)
 	got := only(srv.Commands(), "api sofia profile")
 	if n := srv.Count("api sofia profile external-ipv4 rescan"); n != 1 {
@@ -360,6 +384,8 @@ func TestReconnectAfterHang(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	opt := fast(w, srv.Addr())
 	opt.Registerer = reg
+	// Only a hung node waits these out; loopback answers in milliseconds.
+	opt.HealthTimeout, opt.AuthTimeout = 250*time.Millisecond, 500*time.Millisecond
 	m, _ := w.run(opt)
 	synced(t, srv)
 	srv.Hang()
@@ -464,9 +490,8 @@ func TestInjectionNeverReachesTheWire(t *testing.T) {
 	w := newWorld(t, "sqlite")
 	srv := runbookServer(t, esltest.Options{})
 	reg := prometheus.NewRegistry()
-	opt := fast(w, srv.Addr())
+	opt, clk := faked(w, srv.Addr()) // one batch: the window closes when the test says
 	opt.Registerer = reg
-	opt.CoalesceWindow, opt.CoalesceMax = 1500*time.Millisecond, time.Minute // one batch
 	m, _ := w.run(opt)
 	synced(t, srv)
 	srv.ResetTranscript()
@@ -492,6 +517,7 @@ func TestInjectionNeverReachesTheWire(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.barrier()
+	w.settle(m, clk, srv.Addr(), opt.CoalesceWindow)
 	waitCmd(t, srv, "api reloadacl", 1)
 
 	allowed := regexp.MustCompile(`^api (sofia profile [a-z0-9][a-z0-9._-]* (rescan|start|restart|killgw [a-z0-9][a-z0-9._-]*)|reloadacl|status|switchname|module_exists mod_sofia|sofia xmlstatus|xml_flush_cache id [A-Za-z0-9._+-]+ [A-Za-z0-9.:\[\]-]+)$`)
@@ -512,21 +538,14 @@ func TestInjectionNeverReachesTheWire(t *testing.T) {
 	}
 }
 
-// jumpClock is real time plus an offset a test can move forward.
-type jumpClock struct{ off atomic.Int64 }
-
-func (c *jumpClock) Now() time.Time       { return time.Now().Add(time.Duration(c.off.Load())) }
-func (c *jumpClock) jump(d time.Duration) { c.off.Add(int64(d)) }
-
 // A binding change restarts the profile, never in its first 10 seconds:
 // fsplane counts from its own start of the profile.
 func TestProfileRestartWaitsTenSeconds(t *testing.T) {
 	w := newWorld(t, "sqlite")
 	srv := runbookServer(t, esltest.Options{Profiles: []string{"external-ipv4"}, RestartGuard: time.Millisecond})
-	clk := &jumpClock{}
-	opt := fast(w, srv.Addr())
-	opt.AllowRestart, opt.Clock = true, clk.Now
-	w.run(opt)
+	opt, clk := faked(w, srv.Addr())
+	opt.AllowRestart = true
+	m, _ := w.run(opt)
 	synced(t, srv) // fsplane started "internal" itself
 	waitCmd(t, srv, "api sofia profile internal start", 1)
 	p, _ := w.store.ProfileByName(w.ctx, "internal")
@@ -535,11 +554,12 @@ func TestProfileRestartWaitsTenSeconds(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.barrier()
+	w.settle(m, clk, srv.Addr(), opt.CoalesceWindow)
 	waitCmd(t, srv, "api reloadacl", 2)
 	if n := srv.Count("api sofia profile internal restart"); n != 0 {
 		t.Fatalf("restarted %d times within the first 10 seconds", n)
 	}
-	clk.jump(11 * time.Second)
+	clk.Advance(11 * time.Second)
 	waitCmd(t, srv, "api sofia profile internal restart", 1)
 }
 
@@ -548,9 +568,8 @@ func TestProfileRestartWaitsTenSeconds(t *testing.T) {
 func TestProfileRestartHonoursFreeSWITCHRefusal(t *testing.T) {
 	w := newWorld(t, "sqlite")
 	srv := runbookServer(t, esltest.Options{})
-	clk := &jumpClock{}
-	opt := fast(w, srv.Addr())
-	opt.AllowRestart, opt.Clock = true, clk.Now
+	opt, clk := faked(w, srv.Addr())
+	opt.AllowRestart = true
 	m, _ := w.run(opt)
 	synced(t, srv)
 	p, _ := w.store.ProfileByName(w.ctx, "internal")
@@ -558,15 +577,17 @@ func TestProfileRestartHonoursFreeSWITCHRefusal(t *testing.T) {
 	if err := w.store.UpdateProfile(w.ctx, p); err != nil {
 		t.Fatal(err)
 	}
+	w.settle(m, clk, srv.Addr(), opt.CoalesceWindow)
 	waitCmd(t, srv, "api sofia profile internal restart", 1) // refused: "Please wait 10 seconds"
 	w.barrier()
+	w.settle(m, clk, srv.Addr(), opt.CoalesceWindow)
 	waitCmd(t, srv, "api reloadacl", 2)
 	if n := srv.Count("api sofia profile internal restart"); n != 1 {
 		t.Fatalf("%d restart attempts before the profile's 10 seconds were up", n)
 	}
 	waitFor(t, "only the restart owed", func() bool { return nodeStatus(m, srv.Addr()).Pending == 1 })
 	srv.SetProfileStarted("internal", time.Now().Add(-time.Minute))
-	clk.jump(11 * time.Second)
+	clk.Advance(11 * time.Second)
 	waitCmd(t, srv, "api sofia profile internal restart", 2)
 	waitFor(t, "restart applied", func() bool { return nodeStatus(m, srv.Addr()).Pending == 0 })
 }
@@ -592,8 +613,9 @@ func TestRefusedCommandIsRetriedNotDropped(t *testing.T) {
 		st := nodeStatus(m, srv.Addr())
 		return st.Pending == 0 && st.AppliedChangeID == last
 	})
-	// The error stays visible, with its time, until another replaces it.
-	if st := nodeStatus(m, srv.Addr()); st.LastError == "" || st.LastErrorAt.IsZero() {
+	// The problem is over: it shows as the previous error, with its time.
+	if st := nodeStatus(m, srv.Addr()); st.LastError != "" || !st.LastErrorAt.IsZero() ||
+		!strings.Contains(st.PreviousError, "reloadacl") || st.PreviousErrorAt.IsZero() {
 		t.Fatalf("%+v", st)
 	}
 }

@@ -8,6 +8,7 @@ import (
 type metrics struct {
 	up           *prometheus.GaugeVec
 	connects     *prometheus.CounterVec
+	probes       *prometheus.CounterVec
 	commands     *prometheus.CounterVec
 	cmdSeconds   *prometheus.HistogramVec
 	pending      *prometheus.GaugeVec
@@ -31,6 +32,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "1 while the node's event socket is connected and authenticated."}, []string{"node"}),
 		connects: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "connects_total",
 			Help: "Connection attempts by result (ok, refused, timeout, auth, rejected, error)."}, []string{"node", "result"}),
+		probes: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "probes_total",
+			Help: "TCP connect probes of a node that was not accepting connections, by result (open, closed)."}, []string{"node", "result"}),
 		commands: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "commands_total",
 			Help: "Commands sent, by result: ok, failed (FreeSWITCH said no) or error (no answer)."}, []string{"node", "command", "result"}),
 		cmdSeconds: f.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "command_seconds",

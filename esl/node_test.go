@@ -2,17 +2,12 @@ package esl
 
 import (
 	"context"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/fsplane/fsplane/models"
 	"github.com/fsplane/fsplane/models/modelstest"
 )
-
-type offsetClock struct{ off atomic.Int64 }
-
-func (c *offsetClock) now() time.Time { return time.Now().Add(time.Duration(c.off.Load())) }
 
 // On PostgreSQL a transaction can take change ID n and commit after n+1:
 // the cursor must not move past n until it turns up (or is overdue, i.e.
@@ -21,8 +16,8 @@ func TestCursorWaitsForMissingChangeIDs(t *testing.T) {
 	modelstest.Each(t, func(t *testing.T, backend string) {
 		s := modelstest.Open(t, backend, modelstest.Options{})
 		ctx := context.Background()
-		clk := &offsetClock{}
-		m, err := New(Options{Store: s, Password: "ClueCon", Nodes: []string{"fs1:8021"}, Clock: clk.now, GapGrace: time.Minute})
+		clk := NewFakeClock(time.Now())
+		m, err := New(Options{Store: s, Password: "ClueCon", Nodes: []string{"fs1:8021"}, Time: clk, GapGrace: time.Minute})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -38,8 +33,8 @@ func TestCursorWaitsForMissingChangeIDs(t *testing.T) {
 		cursor := func(want uint64) {
 			t.Helper()
 			id, _, err := s.ESLCursor(ctx, "fs1:8021")
-			if err != nil || id != want || n.durable != want {
-				t.Fatalf("cursor %d (in memory %d), want %d: %v", id, n.durable, want, err)
+			if err != nil || id != want || n.cur.durable != want {
+				t.Fatalf("cursor %d (in memory %d), want %d: %v", id, n.cur.durable, want, err)
 			}
 		}
 
@@ -51,16 +46,16 @@ func TestCursorWaitsForMissingChangeIDs(t *testing.T) {
 		commit(2)
 		commit(4) // 3 is still in flight
 		n.fold(ctx)
-		if !n.plan.reloadACL || n.maxSeen != 4 || len(n.missing) != 1 {
-			t.Fatalf("after fold: maxSeen %d missing %v plan %+v", n.maxSeen, n.missing, n.plan)
+		if !n.plan.reloadACL || n.cur.maxSeen != 4 || len(n.cur.missing) != 1 {
+			t.Fatalf("after fold: maxSeen %d missing %v plan %+v", n.cur.maxSeen, n.cur.missing, n.plan)
 		}
 		applied()
 		cursor(2)
 
 		commit(3) // the late commit
 		n.fold(ctx)
-		if !n.plan.reloadACL || len(n.missing) != 0 {
-			t.Fatalf("the late change was not folded: missing %v", n.missing)
+		if !n.plan.reloadACL || len(n.cur.missing) != 0 {
+			t.Fatalf("the late change was not folded: missing %v", n.cur.missing)
 		}
 		applied()
 		cursor(4)
@@ -69,7 +64,7 @@ func TestCursorWaitsForMissingChangeIDs(t *testing.T) {
 		n.fold(ctx)
 		applied()
 		cursor(4)
-		clk.off.Add(int64(2 * time.Minute))
+		clk.Advance(2 * time.Minute)
 		applied()
 		cursor(6)
 	})

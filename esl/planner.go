@@ -21,6 +21,10 @@ type plan struct {
 	restart   map[string]bool
 	reloadACL bool
 	flush     map[userKey]bool
+	// bindings are profile binding changes folded while the node was not
+	// connected → the newest change's commit time: whether FreeSWITCH read
+	// them at its start is known only at connect (resolveBindings).
+	bindings map[string]time.Time
 
 	touches int       // steps added or confirmed, counted to keep a burst's window open
 	ids     []uint64  // change events folded in, applied when the plan is empty
@@ -41,7 +45,7 @@ type userKey struct{ user, domain string }
 func newPlan() *plan {
 	return &plan{
 		start: map[string]bool{}, kill: map[string]killStep{}, rescan: map[string]bool{},
-		restart: map[string]bool{}, flush: map[userKey]bool{},
+		restart: map[string]bool{}, flush: map[userKey]bool{}, bindings: map[string]time.Time{},
 	}
 }
 
@@ -72,6 +76,13 @@ type planEnv struct {
 	// every trunk is then assumed to belong to it).
 	switchname   string
 	allowRestart bool
+	// fsStarted is when FreeSWITCH started (zero when unknown); a binding
+	// changed before it was read at that start.
+	fsStarted time.Time
+	// deferBindings: the node is not connected, so whether FreeSWITCH will
+	// start with a changed binding or already runs the old one is decided
+	// at connect.
+	deferBindings bool
 	// trunkHosts returns a trunk's Hostnames; found is false when the
 	// trunk no longer exists.
 	trunkHosts func(id uint) (hosts []string, found bool, err error)
@@ -221,12 +232,16 @@ func (p *plan) addProfileChange(ev models.ChangeEvent, env planEnv) {
 				other = true
 			}
 		}
-		if binding {
-			if env.allowRestart {
-				p.addProfile(p.restart, ev.Name)
-			} else {
-				p.notices = append(p.notices, fmt.Sprintf("profile %q: binding changed; restart it (restarts are not allowed: FSPLANE_ESL_ALLOW_RESTART)", ev.Name))
+		switch {
+		case !binding:
+		case env.deferBindings:
+			if at := p.bindings[ev.Name]; at.IsZero() || ev.At.After(at) {
+				p.bindings[ev.Name] = ev.At
 			}
+		case !env.fsStarted.IsZero() && !ev.At.IsZero() && ev.At.Before(env.fsStarted):
+			// FreeSWITCH started after the change: it runs the new binding.
+		default:
+			p.bindingChanged(ev.Name, env.allowRestart)
 		}
 		if other {
 			p.addProfile(p.rescan, ev.Name)
@@ -234,6 +249,28 @@ func (p *plan) addProfileChange(ev models.ChangeEvent, env planEnv) {
 	case models.OpDelete:
 		p.notices = append(p.notices, fmt.Sprintf("profile %q was deleted; it keeps running until stopped", ev.Name))
 	}
+}
+
+// bindingChanged: a running profile must restart to read its new binding.
+func (p *plan) bindingChanged(profile string, allowRestart bool) {
+	if allowRestart {
+		p.addProfile(p.restart, profile)
+		return
+	}
+	p.notices = append(p.notices, fmt.Sprintf("profile %q: binding changed; restart it (restarts are not allowed: FSPLANE_ESL_ALLOW_RESTART)", profile))
+}
+
+// resolveBindings decides, at connect, the binding changes folded while the
+// node was away: a FreeSWITCH that started after the change read the new
+// binding (nothing to do, nothing to tell); otherwise, or when its start
+// time is unknown (zero), the profile must restart.
+func (p *plan) resolveBindings(fsStarted time.Time, allowRestart bool) {
+	for _, pr := range sortedKeys(p.bindings) {
+		if at := p.bindings[pr]; fsStarted.IsZero() || at.IsZero() || !at.Before(fsStarted) {
+			p.bindingChanged(pr, allowRestart)
+		}
+	}
+	clear(p.bindings)
 }
 
 func (p *plan) addFlush(userAtDomain string) {

@@ -18,8 +18,15 @@ type NodeStatus struct {
 	LastError string    `json:"last_error,omitempty"`
 	Pending   int       `json:"pending"` // outbox commands not yet applied
 
-	// LastErrorAt is when LastError happened.
+	// LastErrorAt is when LastError happened. LastError is the current
+	// problem: it is cleared once the node is connected, synced and owes
+	// nothing (a value refused for the command line stays until another
+	// error replaces it).
 	LastErrorAt time.Time `json:"last_error_at,omitzero"`
+	// PreviousError is the last problem that is over, and
+	// PreviousErrorAt when it happened.
+	PreviousError   string    `json:"previous_error,omitempty"`
+	PreviousErrorAt time.Time `json:"previous_error_at,omitzero"`
 	// Switchname is the node's FreeSWITCH switchname (what trunk
 	// Hostnames are matched against), once connected.
 	Switchname string `json:"switchname,omitempty"`

@@ -138,6 +138,7 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 		m, err = esl.New(esl.Options{
 			Nodes: a.cfg.ESLNodes, Password: a.cfg.ESLPassword, Store: s,
 			Logger: a.log.With("component", "esl"), Registerer: reg, AllowRestart: a.cfg.ESLAllowRestart,
+			ReconnectMin: a.cfg.ESLReconnectMin, ReconnectMax: a.cfg.ESLReconnectMax, ProbeInterval: a.cfg.ESLProbeInterval,
 		})
 		if err != nil {
 			return err

@@ -69,8 +69,8 @@ type Options struct {
 type Entry struct {
 	At   time.Time
 	Conn int
-	Kind string // "cmd" or "event"
-	Text string // the command line, or "<subclass> <Gateway>"
+	Kind string // "cmd", "event", or "auth" (a successful authentication)
+	Text string // the command line, or "<subclass> <Gateway>", or "auth"
 }
 
 type profile struct{ started time.Time }
@@ -82,6 +82,7 @@ type Server struct {
 
 	mu         sync.Mutex
 	ln         net.Listener
+	up         time.Time // when this "FreeSWITCH" started: New, and each Restart
 	conns      map[*sconn]struct{}
 	nextConn   int
 	closed     bool
@@ -97,6 +98,7 @@ type Server struct {
 	transcript []Entry
 	changed    chan struct{}
 	onCommand  func(line string, at time.Time)
+	onAuth     func(at time.Time)
 	seq        int
 	timers     []*time.Timer
 	wg         sync.WaitGroup
@@ -156,6 +158,7 @@ func New(opt Options) (*Server, error) {
 		replies: map[string]string{}, changed: make(chan struct{}),
 	}
 	now := time.Now()
+	s.up = now
 	for _, p := range opt.Profiles {
 		s.profiles[p] = &profile{started: now}
 	}
@@ -238,7 +241,9 @@ func (s *Server) stopLocked() {
 	}
 }
 
-// Restart listens again on the same address.
+// Restart listens again on the same address: a FreeSWITCH that started
+// anew (its uptime starts again). When it returns, connections are
+// accepted.
 func (s *Server) Restart() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -259,7 +264,7 @@ func (s *Server) Restart() error {
 	if err != nil {
 		return fmt.Errorf("esltest: listen again on %s: %w", s.addr, err)
 	}
-	s.ln = ln
+	s.ln, s.up = ln, time.Now()
 	s.wg.Add(1)
 	go s.serve(ln)
 	return nil
@@ -415,6 +420,28 @@ func (s *Server) OnCommand(f func(line string, at time.Time)) {
 	s.onCommand = f
 }
 
+// OnAuth calls f (on the connection's goroutine) when a client has
+// authenticated: the moment a client's `auth` was accepted.
+func (s *Server) OnAuth(f func(at time.Time)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onAuth = f
+}
+
+// Auths returns how many clients authenticated since the transcript was
+// last reset.
+func (s *Server) Auths() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, e := range s.transcript {
+		if e.Kind == "auth" {
+			n++
+		}
+	}
+	return n
+}
+
 // Emit sends a CUSTOM event to every connection subscribed to subclass.
 func (s *Server) Emit(subclass string, headers [][2]string) {
 	s.mu.Lock()
@@ -498,11 +525,14 @@ func (s *Server) record(c *sconn, kind, text string) {
 	s.mu.Lock()
 	at := time.Now()
 	s.transcript = append(s.transcript, Entry{At: at, Conn: c.id, Kind: kind, Text: text})
-	f := s.onCommand
+	f, g := s.onCommand, s.onAuth
 	s.notifyLocked()
 	s.mu.Unlock()
 	if f != nil && kind == "cmd" {
 		f(text, at)
+	}
+	if g != nil && kind == "auth" {
+		g(at)
 	}
 }
 
@@ -572,6 +602,7 @@ func (s *Server) handle(c *sconn) {
 				c.mu.Lock()
 				c.authed = true
 				c.mu.Unlock()
+				s.record(c, "auth", "auth") // never the password
 				c.reply("+OK accepted")
 				continue
 			}
@@ -750,6 +781,27 @@ func (s *Server) emitLocked(subclass string, headers [][2]string) {
 	s.notifyLocked()
 }
 
+// uptime is the first line of `status`: "UP 0 years, 0 days, 0 hours, 1
+// minute, 5 seconds, 12 milliseconds, 44 microseconds".
+func uptime(d time.Duration) string {
+	parts := []struct {
+		unit string
+		size time.Duration
+	}{{"year", 365 * 24 * time.Hour}, {"day", 24 * time.Hour}, {"hour", time.Hour}, {"minute", time.Minute},
+		{"second", time.Second}, {"millisecond", time.Millisecond}, {"microsecond", time.Microsecond}}
+	var out []string
+	for _, p := range parts {
+		v := d / p.size
+		d -= v * p.size
+		unit := p.unit
+		if v != 1 {
+			unit += "s"
+		}
+		out = append(out, fmt.Sprintf("%d %s", v, unit))
+	}
+	return "UP " + strings.Join(out, ", ") + "\n"
+}
+
 // api answers one api command from the model.
 func (s *Server) api(cmd string) string {
 	s.mu.Lock()
@@ -760,7 +812,7 @@ func (s *Server) api(cmd string) string {
 	name, arg, _ := strings.Cut(cmd, " ")
 	switch name {
 	case "status":
-		return "UP 0 years, 0 days, 0 hours, 1 minute, 5 seconds, 12 milliseconds, 44 microseconds\n" +
+		return uptime(time.Since(s.up)) +
 			"FreeSWITCH (Version 1.10.12-release 64bit) is ready\n0 session(s) since startup\n" +
 			"0 session(s) - peak 0, last 5min 0\n0 session(s) per Sec out of max 30, peak 0, last 5min 0\n" +
 			"1000 session(s) max\nmin idle cpu 0.00/99.00\nCurrent Stack Size/Max 240K/8192K\n"
