@@ -7,9 +7,15 @@
 //     and gateways as <domain><user>, sofia.conf whole (every profile with
 //     its settings), acl.conf from firewall.ACLConfig. Everything else is
 //     the not-found document, answered without touching the database.
-//   - A user is never answered without a password; a row that cannot be
-//     rendered faithfully (undecryptable password, control characters) is
-//     left out and logged, never rendered empty or altered.
+//   - A user is never answered without credentials, and they are its
+//     a1-hash (MD5 of user:realm:password, with the sip_auth_realm of the
+//     lookup, else the domain), not its password, unless
+//     Options.PlaintextPasswords: a captured answer does not reveal it.
+//   - A row that cannot be rendered exactly (undecryptable password, a
+//     value package names refuses) is left out and logged, never rendered
+//     empty or altered; it stays a Problem (Health, the
+//     unrenderable_rows gauge, render_error in the API) until it renders
+//     or is deleted. Audit finds such rows at start.
 //   - Every value goes through etree into an attribute, and the output is
 //     neutralised against FreeSWITCH's pre-processor ("$${var}",
 //     "X-pre-process"): FreeSWITCH reads exactly what was stored.
