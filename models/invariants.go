@@ -50,12 +50,8 @@ func (t *Trunk) check(tx *gorm.DB, deleted bool) error {
 	if t.Provider == "" {
 		return &InvariantError{Field: "provider", Msg: "required when register is false: IP authentication admits the provider by its source ranges"}
 	}
-	var ids []uint
-	q := tx.Model(&ProviderRange{}).Where("provider = ?", t.Provider)
-	if tx.Dialector.Name() == "postgres" {
-		q = q.Clauses(clause.Locking{Strength: "SHARE"})
-	}
-	if err := q.Pluck("id", &ids).Error; err != nil {
+	ids, err := lockRanges(tx, t.Provider)
+	if err != nil {
 		return err
 	}
 	if len(ids) == 0 {
@@ -69,12 +65,8 @@ func (r *ProviderRange) check(tx *gorm.DB, deleted bool) error {
 	if !deleted {
 		return nil
 	}
-	var left []uint
-	q := tx.Model(&ProviderRange{}).Where("provider = ?", r.Provider)
-	if tx.Dialector.Name() == "postgres" {
-		q = q.Clauses(clause.Locking{Strength: "SHARE"})
-	}
-	if err := q.Pluck("id", &left).Error; err != nil {
+	left, err := lockRanges(tx, r.Provider)
+	if err != nil {
 		return err
 	}
 	if len(left) > 0 {
@@ -90,6 +82,18 @@ func (r *ProviderRange) check(tx *gorm.DB, deleted bool) error {
 			"range %s is the last one of provider %q and IP-authenticated trunk %q needs it", r.CIDR, r.Provider, names[0])}
 	}
 	return nil
+}
+
+// lockRanges returns the ids of a provider's ranges, share-locked on
+// PostgreSQL until the transaction ends.
+func lockRanges(tx *gorm.DB, provider string) ([]uint, error) {
+	var ids []uint
+	q := tx.Model(&ProviderRange{}).Where("provider = ?", provider)
+	if tx.Dialector.Name() == "postgres" {
+		q = q.Clauses(clause.Locking{Strength: "SHARE"})
+	}
+	err := q.Pluck("id", &ids).Error
+	return ids, err
 }
 
 // checkInvariant runs r's rules, if it has any.
