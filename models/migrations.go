@@ -221,21 +221,52 @@ func (s *Store) migrator(ctx context.Context) *gormigrate.Gormigrate {
 	return gormigrate.New(s.db.WithContext(ctx), &opts, migrations())
 }
 
-// Migrate brings the schema to the newest version.
+// Migrate brings the schema to the newest version. On PostgreSQL it holds
+// an advisory lock meanwhile: replicas started at once migrate one after
+// the other, the first for real, the rest finding the schema current
+// (gormigrate takes no lock; two of them creating the same table at once
+// fail on pg_type's unique index).
 func (s *Store) Migrate(ctx context.Context) error {
-	if err := s.migrator(ctx).Migrate(); err != nil {
+	if err := s.withMigrationLock(ctx, func() error { return s.migrator(ctx).Migrate() }); err != nil {
 		return fmt.Errorf("models: migrate: %w", err)
 	}
 	return nil
 }
 
 // MigrateTo brings the schema to the given migration ID (for upgrade
-// tests and staged rollouts).
+// tests and staged rollouts), under the same lock as Migrate.
 func (s *Store) MigrateTo(ctx context.Context, id string) error {
-	if err := s.migrator(ctx).MigrateTo(id); err != nil {
+	if err := s.withMigrationLock(ctx, func() error { return s.migrator(ctx).MigrateTo(id) }); err != nil {
 		return fmt.Errorf("models: migrate to %s: %w", id, err)
 	}
 	return nil
+}
+
+// withMigrationLock runs fn holding a session advisory lock keyed by the
+// schema in use, on a connection of its own (fn uses the pool).
+func (s *Store) withMigrationLock(ctx context.Context, fn func() error) error {
+	if s.Dialect() != "postgres" {
+		return fn() // SQLite serialises writers itself
+	}
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	conn, err := sqlDB.Conn(ctx)
+	if err != nil {
+		return mapErr(err)
+	}
+	defer conn.Close()
+	const key = "hashtext('fsplane schema_migrations ' || current_schema())"
+	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock("+key+")"); err != nil {
+		return mapErr(err)
+	}
+	defer func() {
+		// Closing the session would release it too; unlock so that the
+		// pooled connection goes back clean.
+		_, _ = conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock("+key+")")
+	}()
+	return fn()
 }
 
 // SchemaVersion returns the newest applied migration ID, "" for none.

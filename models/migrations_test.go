@@ -133,3 +133,43 @@ func TestConcurrentWritersLoseNoUpdate(t *testing.T) {
 		t.Logf("%s: %d conflicts detected and retried", backend, conflicts)
 	})
 }
+
+// TestReplicasMigrateAtOnce: replicas started at the same moment on an
+// empty PostgreSQL schema all come up (the first migrates, the others wait
+// for its lock and find the schema current), as an orchestrator starting
+// three of them does.
+func TestReplicasMigrateAtOnce(t *testing.T) {
+	first := modelstest.Open(t, "postgres", modelstest.Options{NoMigrate: true})
+	stores := []*models.Store{first}
+	for range 2 {
+		stores = append(stores, modelstest.Reopen(t, first, modelstest.Options{}))
+	}
+	errs := make([]error, len(stores))
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i, s := range stores {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			errs[i] = s.Migrate(context.Background())
+		}()
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("replica %d: %v", i, err)
+		}
+	}
+	newest, err := modelstest.Open(t, "sqlite", modelstest.Options{}).SchemaVersion(context.Background())
+	if err != nil || newest == "" {
+		t.Fatalf("newest schema version %q: %v", newest, err)
+	}
+	for i, s := range stores {
+		v, err := s.SchemaVersion(context.Background())
+		if err != nil || v != newest {
+			t.Errorf("replica %d: schema version %q (%v)", i, v, err)
+		}
+	}
+}
