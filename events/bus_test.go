@@ -3,6 +3,8 @@ package events_test
 import (
 	"context"
 	"errors"
+	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -63,7 +65,7 @@ func TestFollowAcrossReplicas(t *testing.T) {
 			src events.Source
 		}{{&busA, a}, {&busB, b}} {
 			wg.Add(1)
-			go func() { defer wg.Done(); f.bus.Follow(ctx, f.src, 0, 10*time.Millisecond, nil) }()
+			go func() { defer wg.Done(); f.bus.Follow(ctx, f.src, 0, 10*time.Millisecond, nil, nil) }()
 		}
 
 		if err := a.CreateProfile(ctx, &models.Profile{Name: "internal", BindIP: "::", SIPPort: 5060}); err != nil {
@@ -129,7 +131,10 @@ func TestFollowReportsErrors(t *testing.T) {
 	reports := make(chan error, 1000)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); b.Follow(ctx, src, 0, time.Millisecond, func(err error) { reports <- err }) }()
+	go func() {
+		defer close(done)
+		b.Follow(ctx, src, 0, time.Millisecond, func(err error) { reports <- err }, nil)
+	}()
 	defer func() { cancel(); <-done }()
 
 	next := func() error {
@@ -155,4 +160,17 @@ func TestFollowReportsErrors(t *testing.T) {
 	if ids := g.snapshot(); len(ids) != 1 || ids[0] != 7 {
 		t.Fatalf("after the source came back the subscriber saw %v, want [7]", ids)
 	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+func reportPercentiles(b *testing.B, lat []time.Duration) {
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	at := func(q float64) float64 { return float64(lat[int(q*float64(len(lat)-1))].Microseconds()) / 1000 }
+	b.ReportMetric(at(0.5), "p50-ms")
+	b.ReportMetric(at(0.99), "p99-ms")
+	b.ReportMetric(0, "ns/op")
 }

@@ -29,7 +29,11 @@ const window = 512
 // poll's outcome in the caller's terms: the error of a failed poll, nil
 // after one that succeeded; serve shows it on /readyz and logs the
 // transitions. report runs in Follow's goroutine and must not block.
-func (b *Bus) Follow(ctx context.Context, src Source, after uint64, interval time.Duration, report func(error)) {
+//
+// wake, when not nil, makes Follow read the log at once instead of at the
+// next tick (Listen sends on it when another replica commits); the ticker
+// stays as the safety net for a lost notification.
+func (b *Bus) Follow(ctx context.Context, src Source, after uint64, interval time.Duration, report func(error), wake <-chan struct{}) {
 	if report == nil {
 		report = func(error) {}
 	}
@@ -41,6 +45,7 @@ func (b *Bus) Follow(ctx context.Context, src Source, after uint64, interval tim
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-wake:
 		}
 		from := uint64(0)
 		if last > window {

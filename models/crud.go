@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -86,6 +87,12 @@ func (s *Store) write(ctx context.Context, fn func(tx *gorm.DB) (*ChangeEvent, e
 		ev.Actor = actor.Name
 		if err := tx.Create(ev).Error; err != nil {
 			return fmt.Errorf("models: append change event: %w", err)
+		}
+		if s.Dialect() == "postgres" {
+			// Delivered at commit, to every replica's events.Listen.
+			if err := tx.Exec("SELECT pg_notify(?, current_schema() || ':' || ?)", ChangeChannel, strconv.FormatUint(ev.ID, 10)).Error; err != nil {
+				return fmt.Errorf("models: notify the change: %w", err)
+			}
 		}
 		audit := AuditEvent{
 			At: ev.At, Actor: actor.Name, RemoteIP: actor.RemoteIP,

@@ -198,3 +198,7 @@ func (e ChangeEvent) HasField(name string) bool {
 	}
 	return false
 }
+
+// ChangeChannel is the PostgreSQL NOTIFY channel on which every committed
+// change is announced, with "schema:id" as payload (see events.Listen).
+const ChangeChannel = "fsplane_changes"

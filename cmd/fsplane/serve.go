@@ -20,6 +20,7 @@ import (
 	"github.com/fsplane/fsplane/api"
 	"github.com/fsplane/fsplane/auth"
 	"github.com/fsplane/fsplane/esl"
+	"github.com/fsplane/fsplane/events"
 	"github.com/fsplane/fsplane/models"
 	"github.com/fsplane/fsplane/providers"
 	"github.com/fsplane/fsplane/xmlcurl"
@@ -120,7 +121,7 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 	auditC := rg.add("audit", restart)
 	checks[auditC.name] = auditC.check
 
-	var followC *component
+	var followC, listenC *component
 	var lastChange uint64
 	if s.Dialect() == "postgres" {
 		// Other replicas on the same database: see their writes too.
@@ -129,6 +130,8 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 		}
 		followC = rg.add("follower", restart)
 		checks[followC.name] = followC.check
+		listenC = rg.add("listener", restart)
+		checks[listenC.name] = listenC.check
 	}
 
 	var eslView api.ESL
@@ -205,8 +208,14 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 
 	// Then what makes FreeSWITCH call us.
 	if followC != nil {
+		// Another replica's commit wakes the follower at once; the
+		// one-second poll stays as the net under a lost notification.
+		wake := make(chan struct{}, 1)
+		rg.start(backCtx, listenC, func(ctx context.Context) error {
+			return events.Listen(ctx, a.cfg.DatabaseURL, wake, listenC.report)
+		})
 		rg.start(backCtx, followC, func(ctx context.Context) error {
-			bus.Follow(ctx, s, lastChange, time.Second, followC.report)
+			bus.Follow(ctx, s, lastChange, time.Second, followC.report, wake)
 			return nil
 		})
 	}

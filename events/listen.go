@@ -1,0 +1,88 @@
+package events
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgxlisten"
+
+	"github.com/fsplane/fsplane/models"
+)
+
+// Listen wakes a follower as soon as another replica commits a change on
+// PostgreSQL: the store sends pg_notify on models.ChangeChannel inside each
+// writing transaction (delivered at commit), and Listen, on a connection
+// of its own (not the store's pool, which recycles connections and would
+// drop the LISTEN), turns each notification for its schema into a
+// non-blocking send on wake. The change log stays the source of truth: a
+// lost notification costs the follower's polling interval, never a change.
+//
+// Listen reconnects by itself and runs until ctx ends; report receives nil
+// once listening (and after each reconnect, when wake also fires once, to
+// catch up on what the gap missed) and the error of a lost connection.
+func Listen(ctx context.Context, databaseURL string, wake chan<- struct{}, report func(error)) error {
+	if report == nil {
+		report = func(error) {}
+	}
+	poke := func() {
+		select {
+		case wake <- struct{}{}:
+		default: // a wake-up is pending already
+		}
+	}
+	var schema string
+	l := &pgxlisten.Listener{
+		Connect: func(ctx context.Context) (*pgx.Conn, error) {
+			c, err := pgx.Connect(ctx, databaseURL)
+			if err != nil {
+				return nil, err
+			}
+			if err := c.QueryRow(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
+				_ = c.Close(ctx)
+				return nil, err
+			}
+			return c, nil
+		},
+		LogError: func(ctx context.Context, err error) {
+			if ctx.Err() == nil {
+				report(fmt.Errorf("events: listen for changes: %w", err))
+			}
+		},
+		ReconnectDelay: time.Second,
+	}
+	l.Handle(models.ChangeChannel, listenHandler{
+		backlog: func() { report(nil); poke() },
+		notify: func(payload string) {
+			// The payload is "schema:id"; other schemas on the same
+			// database (tests, other installations) are not ours.
+			if s, _, ok := strings.Cut(payload, ":"); !ok || s == schema {
+				poke()
+			}
+		},
+	})
+	err := l.Listen(ctx)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+type listenHandler struct {
+	backlog func()
+	notify  func(payload string)
+}
+
+func (h listenHandler) HandleNotification(_ context.Context, n *pgconn.Notification, _ *pgx.Conn) error {
+	h.notify(n.Payload)
+	return nil
+}
+
+// HandleBacklog runs after every (re)connect, once LISTEN is in place.
+func (h listenHandler) HandleBacklog(context.Context, string, *pgx.Conn) error {
+	h.backlog()
+	return nil
+}
