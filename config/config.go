@@ -62,6 +62,9 @@ type Config struct {
 	// XMLCurlPlaintextPasswords renders directory users with their
 	// password instead of its a1-hash (FSPLANE_XMLCURL_PLAINTEXT_PASSWORDS).
 	XMLCurlPlaintextPasswords bool
+	// XMLCurlCacheMaxAge bounds how long xml-curl serves a cached answer
+	// before rendering it again (FSPLANE_XMLCURL_CACHE_MAX_AGE).
+	XMLCurlCacheMaxAge time.Duration
 	// PublicURL is how FreeSWITCH reaches fsplane, for freeswitch-config
 	// (FSPLANE_PUBLIC_URL); default http://127.0.0.1:<listen port>.
 	PublicURL string
@@ -84,15 +87,16 @@ type Config struct {
 // Default returns the settings with nothing configured.
 func Default() Config {
 	return Config{
-		Listen:           ":8001",
-		DataDir:          "./data",
-		ESLPassword:      "ClueCon",
-		ESLReconnectMin:  500 * time.Millisecond,
-		ESLReconnectMax:  30 * time.Second,
-		ESLProbeInterval: time.Second,
-		XMLCurlCacheable: 60 * time.Second,
-		TokenCacheTTL:    60 * time.Second,
-		LogLevel:         "info",
+		Listen:             ":8001",
+		DataDir:            "./data",
+		ESLPassword:        "ClueCon",
+		ESLReconnectMin:    500 * time.Millisecond,
+		ESLReconnectMax:    30 * time.Second,
+		ESLProbeInterval:   time.Second,
+		XMLCurlCacheable:   60 * time.Second,
+		XMLCurlCacheMaxAge: 5 * time.Minute,
+		TokenCacheTTL:      60 * time.Second,
+		LogLevel:           "info",
 	}
 }
 
@@ -114,6 +118,7 @@ const (
 	EnvXMLCurlNetworks  = "FSPLANE_XMLCURL_NETWORKS"
 	EnvXMLCurlCacheable = "FSPLANE_XMLCURL_CACHEABLE"
 	EnvXMLCurlPlaintext = "FSPLANE_XMLCURL_PLAINTEXT_PASSWORDS"
+	EnvXMLCurlMaxAge    = "FSPLANE_XMLCURL_CACHE_MAX_AGE"
 	EnvPublicURL        = "FSPLANE_PUBLIC_URL"
 	EnvTokenCacheTTL    = "FSPLANE_TOKEN_CACHE_TTL"
 	EnvExternalIPv4     = "FSPLANE_EXTERNAL_IPV4"
@@ -181,6 +186,12 @@ func (c *Config) Apply(name, value string) error {
 			return bad(fmt.Errorf("%q is not a duration like 60s", value))
 		}
 		c.XMLCurlCacheable = d
+	case EnvXMLCurlMaxAge:
+		d, err := time.ParseDuration(value)
+		if err != nil || d < time.Second || d > 24*time.Hour {
+			return bad(fmt.Errorf("%q is not a duration from 1s to 24h, like 5m", value))
+		}
+		c.XMLCurlCacheMaxAge = d
 	case EnvXMLCurlPlaintext:
 		b, err := strconv.ParseBool(value)
 		if err != nil {
@@ -214,7 +225,7 @@ func (c *Config) Apply(name, value string) error {
 var Settings = []string{
 	EnvListen, EnvDataDir, EnvDatabaseURL, EnvFernetKeys, EnvFernetKeyFile,
 	EnvESLNodes, EnvESLPassword, EnvESLAllowRestart, EnvESLReconnectMin, EnvESLReconnectMax, EnvESLProbeInterval,
-	EnvXMLCurlUser, EnvXMLCurlPassword, EnvXMLCurlNetworks, EnvXMLCurlCacheable, EnvXMLCurlPlaintext,
+	EnvXMLCurlUser, EnvXMLCurlPassword, EnvXMLCurlNetworks, EnvXMLCurlCacheable, EnvXMLCurlPlaintext, EnvXMLCurlMaxAge,
 	EnvPublicURL, EnvExternalIPv4, EnvExternalIPv6, EnvLogLevel, EnvTokenCacheTTL,
 }
 

@@ -63,7 +63,9 @@ func unreachable(err error) bool {
 		}
 		return false
 	}
-	return errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) ||
+	// pgconn.SafeToRetry: nothing reached the server, as when the pool
+	// hands out a connection the server already closed ("conn closed").
+	return pgconn.SafeToRetry(err) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) ||
 		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, context.DeadlineExceeded) ||
 		errors.Is(err, errDBClosed)
 }

@@ -21,6 +21,14 @@ type sqliteErr int
 func (e sqliteErr) Error() string { return fmt.Sprintf("sqlite error %d", int(e)) }
 func (e sqliteErr) Code() int     { return int(e) }
 
+// connClosed has the shape of pgconn's unexported connLockError ("conn
+// closed"): pgx's error for a pooled connection the server already closed,
+// before anything was sent (seen as a 500 on a write during an outage).
+type connClosed struct{}
+
+func (connClosed) Error() string     { return "conn closed" }
+func (connClosed) SafeToRetry() bool { return true }
+
 func TestMarkUnavailable(t *testing.T) {
 	refused := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
 	for _, c := range []struct {
@@ -34,6 +42,7 @@ func TestMarkUnavailable(t *testing.T) {
 		{"connection failure", &pgconn.PgError{Code: "08006"}, true},
 		{"too many connections", &pgconn.PgError{Code: "53300"}, true},
 		{"deadline", context.DeadlineExceeded, true},
+		{"conn closed", fmt.Errorf("extension 1001: %w", connClosed{}), true},
 		{"database closed", errDBClosed, true},
 		{"sqlite busy", fmt.Errorf("exec: %w", sqliteErr(5)), true},
 		{"sqlite busy snapshot", sqliteErr(517), true},

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/fsplane/fsplane/models"
 )
@@ -78,10 +79,13 @@ type answerDoc struct {
 	// length is assigned to response headers as is: shared by every
 	// response of this answer, so it must never be modified.
 	length []string
+	// at is when it was rendered (monotonic): a hit older than the
+	// handler's maxAge is rendered again.
+	at time.Time
 }
 
 func newAnswer(body []byte) answerDoc {
-	return answerDoc{body: body, length: []string{strconv.Itoa(len(body))}}
+	return answerDoc{body: body, length: []string{strconv.Itoa(len(body))}, at: time.Now()}
 }
 
 type userKey struct{ domain, user string }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 	"unsafe"
 
 	dto "github.com/prometheus/client_model/go"
@@ -442,6 +443,36 @@ func TestPooledBodiesNotRetained(t *testing.T) {
 		n, err := strconv.Atoi(k.user)
 		if err != nil || n < 1000 || n >= 1000+users || k.domain != "127.0.0.1" {
 			t.Fatalf("cached key %+v names no user", k)
+		}
+	}
+}
+
+// TestCacheMaxAgeHealsAMissedChange: a change the cache never heard of (a
+// row updated past the store, so no OnChange) is served from the cache
+// until the answer is older than CacheMaxAge, then rendered anew.
+func TestCacheMaxAgeHealsAMissedChange(t *testing.T) {
+	for _, c := range []struct {
+		maxAge time.Duration
+		want   string
+	}{
+		{0, "Reception"},                // the default (5 minutes): still cached
+		{time.Nanosecond, "Front Desk"}, // already too old: rendered again
+	} {
+		f := newFixture(t, "sqlite", Options{CacheMaxAge: c.maxAge})
+		seed(t, f.s)
+		name := func() string {
+			_, body := f.post(t, sipAuth("1000", "127.0.0.1"))
+			v, _ := paramValue(parseDoc(t, body), "//user/variables/variable", "effective_caller_id_name")
+			return v
+		}
+		if got := name(); got != "Reception" {
+			t.Fatalf("first answer: %q", got)
+		}
+		if err := f.s.DB().Exec("UPDATE extensions SET display_name = 'Front Desk' WHERE user_id = '1000'").Error; err != nil {
+			t.Fatal(err)
+		}
+		if got := name(); got != c.want {
+			t.Errorf("max age %v: answer after a missed change says %q, want %q", c.maxAge, got, c.want)
 		}
 	}
 }

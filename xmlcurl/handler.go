@@ -46,6 +46,12 @@ type Options struct {
 	// A token it verified within its cache TTL passes while the database
 	// is down, as HTTP Basic does.
 	Verifier *auth.Verifier
+	// CacheMaxAge bounds how long a cached answer is served without being
+	// rendered again (FSPLANE_XMLCURL_CACHE_MAX_AGE; default 5 minutes): a
+	// safety net under the change feed's invalidation, should a change
+	// ever be missed. The last good renders kept for a database outage
+	// are not bound by it.
+	CacheMaxAge time.Duration
 	// PlaintextPasswords renders a user's password instead of its a1-hash
 	// (FSPLANE_XMLCURL_PLAINTEXT_PASSWORDS), for FreeSWITCH features that
 	// need the password itself.
@@ -58,6 +64,9 @@ var (
 	contentTypeXML = []string{"text/xml; charset=utf-8"}
 	notFoundAnswer = newAnswer(notFound)
 )
+
+// DefaultCacheMaxAge is Options.CacheMaxAge's default.
+const DefaultCacheMaxAge = 5 * time.Minute
 
 // Tuning that is not configuration.
 const (
@@ -94,6 +103,7 @@ type Handler struct {
 	bodies          sync.Pool
 
 	plaintext bool
+	maxAge    time.Duration
 	problems  problems
 
 	degraded      atomic.Bool
@@ -117,6 +127,10 @@ func New(opt Options) *Handler {
 		c:        newCache(maxUsers),
 
 		plaintext: opt.PlaintextPasswords,
+		maxAge:    opt.CacheMaxAge,
+	}
+	if h.maxAge <= 0 {
+		h.maxAge = DefaultCacheMaxAge
 	}
 	h.problems.gauge = h.m.unrenderable
 	if h.log == nil {
@@ -386,7 +400,7 @@ func lookup[K cacheKey[K]](h *Handler, ctx context.Context, s *shelf[K], k K, re
 	body, ok := s.fresh[k]
 	gen := s.gen
 	h.c.mu.RUnlock()
-	if ok {
+	if ok && time.Since(body.at) < h.maxAge {
 		return body, http.StatusOK, resultHit
 	}
 	rctx, cancel := context.WithTimeout(ctx, dbTimeout)

@@ -102,7 +102,7 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 		Store: s, Logger: a.log.With("component", "xmlcurl"), Registerer: reg,
 		Cacheable: a.cfg.XMLCurlCacheable, BasicUser: a.cfg.XMLCurlUser, BasicPassword: a.cfg.XMLCurlPassword,
 		Networks: a.cfg.XMLCurlNetworks, Verifier: verifier,
-		PlaintextPasswords: a.cfg.XMLCurlPlaintextPasswords,
+		PlaintextPasswords: a.cfg.XMLCurlPlaintextPasswords, CacheMaxAge: a.cfg.XMLCurlCacheMaxAge,
 	})
 	bus.Subscribe(xc.OnChange)
 	checks := map[string]api.Check{
