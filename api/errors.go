@@ -133,10 +133,10 @@ func (s *server) errorHandler(err error, c echo.Context) {
 	}
 	status, body := s.classify(err, c)
 	if status >= 500 {
-		s.log.Error("api request failed", "method", c.Request().Method, "route", c.Path(),
+		s.log.Error("api request failed", "request_id", requestIDOf(c), "method", c.Request().Method, "route", c.Path(),
 			"status", status, "err", err)
 	} else {
-		s.log.Debug("api request refused", "method", c.Request().Method, "route", c.Path(),
+		s.log.Debug("api request refused", "request_id", requestIDOf(c), "method", c.Request().Method, "route", c.Path(),
 			"status", status, "error", body.Error)
 	}
 	if status == http.StatusUnauthorized {

@@ -167,7 +167,7 @@ func New(opt Options) *echo.Echo {
 		// The audit log must not believe a client's own X-Forwarded-For.
 		e.IPExtractor = echo.ExtractIPDirect()
 	}
-	e.Use(s.metrics.middleware)
+	e.Use(requestID, s.metrics.middleware)
 
 	s.routes = s.table()
 	if opt.XMLCurl != nil {

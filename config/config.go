@@ -82,6 +82,8 @@ type Config struct {
 
 	// LogLevel is debug, info, warn or error (FSPLANE_LOG_LEVEL).
 	LogLevel string
+	// LogFormat is text or json (FSPLANE_LOG_FORMAT), json for log shippers.
+	LogFormat string
 }
 
 // Default returns the settings with nothing configured.
@@ -97,6 +99,7 @@ func Default() Config {
 		XMLCurlCacheMaxAge: 5 * time.Minute,
 		TokenCacheTTL:      60 * time.Second,
 		LogLevel:           "info",
+		LogFormat:          "text",
 	}
 }
 
@@ -124,6 +127,7 @@ const (
 	EnvExternalIPv4     = "FSPLANE_EXTERNAL_IPV4"
 	EnvExternalIPv6     = "FSPLANE_EXTERNAL_IPV6"
 	EnvLogLevel         = "FSPLANE_LOG_LEVEL"
+	EnvLogFormat        = "FSPLANE_LOG_FORMAT"
 	EnvConfigFile       = "FSPLANE_CONFIG"
 )
 
@@ -215,6 +219,8 @@ func (c *Config) Apply(name, value string) error {
 		c.ExternalIPv6 = value
 	case EnvLogLevel:
 		c.LogLevel = strings.ToLower(value)
+	case EnvLogFormat:
+		c.LogFormat = strings.ToLower(value)
 	default:
 		return fmt.Errorf("unknown setting %s", name)
 	}
@@ -226,7 +232,7 @@ var Settings = []string{
 	EnvListen, EnvDataDir, EnvDatabaseURL, EnvFernetKeys, EnvFernetKeyFile,
 	EnvESLNodes, EnvESLPassword, EnvESLAllowRestart, EnvESLReconnectMin, EnvESLReconnectMax, EnvESLProbeInterval,
 	EnvXMLCurlUser, EnvXMLCurlPassword, EnvXMLCurlNetworks, EnvXMLCurlCacheable, EnvXMLCurlPlaintext, EnvXMLCurlMaxAge,
-	EnvPublicURL, EnvExternalIPv4, EnvExternalIPv6, EnvLogLevel, EnvTokenCacheTTL,
+	EnvPublicURL, EnvExternalIPv4, EnvExternalIPv6, EnvLogLevel, EnvLogFormat, EnvTokenCacheTTL,
 }
 
 // MaxTokenCacheTTL bounds FSPLANE_TOKEN_CACHE_TTL, and with it how long a
@@ -350,6 +356,9 @@ func (c *Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		errs = append(errs, fmt.Errorf("%s: %q is not debug, info, warn or error", EnvLogLevel, c.LogLevel))
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("%s: %q is not text or json", EnvLogFormat, c.LogFormat))
 	}
 	if c.PublicURL == "" && err == nil {
 		if host == "" || host == "0.0.0.0" || host == "::" {

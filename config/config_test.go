@@ -49,6 +49,7 @@ func TestBad(t *testing.T) {
 		{EnvExternalIPv4, "2001:db8::1", "not an IPv4"},
 		{EnvExternalIPv6, "46.4.96.105", "not an IPv6"},
 		{EnvLogLevel, "trace", "not debug"},
+		{EnvLogFormat, "yaml", "not text or json"},
 		{EnvDatabaseURL, "mysql://x", "postgres://"},
 		{EnvDataDir, "", "must not be empty"},
 		{EnvESLReconnectMin, "1ms", "between 10ms and 1h"},

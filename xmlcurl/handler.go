@@ -104,6 +104,7 @@ type Handler struct {
 
 	plaintext bool
 	maxAge    time.Duration
+	seq       atomic.Uint64 // request ids of the debug log
 	problems  problems
 
 	degraded      atomic.Bool

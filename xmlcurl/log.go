@@ -3,6 +3,7 @@ package xmlcurl
 import (
 	"context"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -28,6 +29,9 @@ func (h *Handler) logRequest(ctx context.Context, req Request, status int, kind,
 		})
 	}
 	h.log.LogAttrs(ctx, slog.LevelDebug, "xml-curl request",
+		// FreeSWITCH sends no id; a per-process sequence tells the lines
+		// of concurrent lookups apart.
+		slog.String("request_id", "xc-"+strconv.FormatUint(h.seq.Add(1), 10)),
 		slog.String("hostname", strings.Clone(req.Hostname)),
 		slog.String("section", strings.Clone(req.Section)),
 		slog.String("tag_name", strings.Clone(req.TagName)),

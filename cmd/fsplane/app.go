@@ -41,6 +41,7 @@ var flagEnv = map[string]string{
 	"esl":             config.EnvESLNodes,
 	"esl-password":    config.EnvESLPassword,
 	"log-level":       config.EnvLogLevel,
+	"log-format":      config.EnvLogFormat,
 }
 
 func run(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
@@ -80,6 +81,7 @@ func (a *app) rootCmd(getenv func(string) string) *cobra.Command {
 	pf.StringArray("esl", nil, "FreeSWITCH event socket host:port, repeatable (env "+config.EnvESLNodes+")")
 	pf.String("esl-password", "", "event socket password (env "+config.EnvESLPassword+", default ClueCon)")
 	pf.String("log-level", "", "debug, info, warn or error (env "+config.EnvLogLevel+")")
+	pf.String("log-format", "", "text or json (env "+config.EnvLogFormat+")")
 
 	root.AddCommand(a.serveCmd(), a.migrateCmd(), a.keysCmd(), a.tokenCmd(), a.versionCmd())
 	for _, extra := range extraCommands {
@@ -128,14 +130,18 @@ func (a *app) load(flags *pflag.FlagSet, configFile string, getenv func(string) 
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	a.cfg = cfg
-	a.log = newLogger(a.stderr, cfg.LogLevel)
+	a.log = newLogger(a.stderr, cfg.LogLevel, cfg.LogFormat)
 	return nil
 }
 
-func newLogger(w io.Writer, level string) *slog.Logger {
+func newLogger(w io.Writer, level, format string) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+	opts := &slog.HandlerOptions{Level: l}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // keyring loads the Fernet keys: inline keys, or the key file. With

@@ -284,3 +284,18 @@ func TestServeOnPostgres(t *testing.T) {
 		t.Fatal("an SQLite file was created although DATABASE_URL is set")
 	}
 }
+
+// --log-format json writes one JSON object a line, for log shippers.
+func TestLogFormatJSON(t *testing.T) {
+	var buf bytes.Buffer
+	newLogger(&buf, "info", "json").Info("hello", "component", "api")
+	var line map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil || line["msg"] != "hello" || line["component"] != "api" {
+		t.Fatalf("not a JSON line: %q (%v)", buf.String(), err)
+	}
+	buf.Reset()
+	newLogger(&buf, "info", "text").Info("hello")
+	if strings.HasPrefix(buf.String(), "{") {
+		t.Fatalf("text format wrote JSON: %q", buf.String())
+	}
+}
