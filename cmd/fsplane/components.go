@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"github.com/fsplane/fsplane/models"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"log/slog"
 	"runtime/debug"
 	"sync"
@@ -46,6 +48,8 @@ type component struct {
 	policy policy
 	log    *slog.Logger
 
+	gauge *prometheus.GaugeVec // fsplane_component_status, nil in tests without metrics
+
 	mu     sync.Mutex
 	status string // ok, degraded (running, reporting an error), down (failed)
 	err    error
@@ -71,6 +75,7 @@ func (c *component) set(status string, err error) {
 		c.since = time.Now()
 	}
 	c.mu.Unlock()
+	c.export(status)
 	if !changed {
 		return
 	}
@@ -79,6 +84,23 @@ func (c *component) set(status string, err error) {
 		c.log.Info("component running")
 	case "degraded":
 		c.log.Warn("component degraded", "err", err)
+	}
+}
+
+// statuses are the values of fsplane_component_status's status label.
+var statuses = []string{"ok", "degraded", "down"}
+
+// export sets the component's one-hot status gauge.
+func (c *component) export(status string) {
+	if c.gauge == nil {
+		return
+	}
+	for _, st := range statuses {
+		v := 0.0
+		if st == status {
+			v = 1
+		}
+		c.gauge.WithLabelValues(c.name, st).Set(v)
 	}
 }
 
@@ -114,6 +136,26 @@ type runGroup struct {
 
 	mu         sync.Mutex
 	components []*component
+	gauge      *prometheus.GaugeVec
+}
+
+// register exports every component's status, added before or after, as
+// fsplane_component_status{component,status} (1 for the current one).
+func (rg *runGroup) register(reg prometheus.Registerer) {
+	g := promauto.With(reg).NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "fsplane", Name: "component_status",
+		Help: "1 for each serve component's current status (ok, degraded, down), 0 for the others; a replica that cannot read the change feed shows here and on /readyz.",
+	}, []string{"component", "status"})
+	rg.mu.Lock()
+	defer rg.mu.Unlock()
+	rg.gauge = g
+	for _, c := range rg.components {
+		c.gauge = g
+		c.mu.Lock()
+		st := c.status
+		c.mu.Unlock()
+		c.export(st)
+	}
 }
 
 func newRunGroup(ctx context.Context, log *slog.Logger) *runGroup {
@@ -130,7 +172,9 @@ func (rg *runGroup) add(name string, p policy) *component {
 	c := &component{name: name, policy: p, log: rg.log.With("component", name), status: "ok", since: time.Now()}
 	rg.mu.Lock()
 	rg.components = append(rg.components, c)
+	c.gauge = rg.gauge
 	rg.mu.Unlock()
+	c.export("ok")
 	return c
 }
 

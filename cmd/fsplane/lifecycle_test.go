@@ -245,8 +245,23 @@ func TestServeFollowerReportsDegraded(t *testing.T) {
 	if !strings.Contains(stderr.String(), "component degraded") {
 		t.Fatalf("the follower's failure is not logged:\n%s", stderr.String())
 	}
+	metric := func() string {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	if m := metric(); !strings.Contains(m, `fsplane_component_status{component="follower",status="degraded"} 1`) {
+		t.Fatalf("the metric does not show the degraded follower:\n%s", m)
+	}
 	if err := s.DB().Exec("ALTER TABLE change_events_away RENAME TO change_events").Error; err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the follower to recover", func() bool { _, st, _ := follower(); return st == "ok" })
+	if m := metric(); !strings.Contains(m, `fsplane_component_status{component="follower",status="ok"} 1`) {
+		t.Fatalf("the metric does not show the follower recovered")
+	}
 }

@@ -113,6 +113,7 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 	}
 
 	rg := newRunGroup(ctx, a.log)
+	rg.register(reg)
 	httpC := rg.add("http", endProcess)
 	checks[httpC.name] = httpC.check
 
