@@ -54,6 +54,18 @@ func (e *ValidationError) Error() string {
 	return "validation failed: " + strings.Join(parts, "; ")
 }
 
+// fieldOfColumn names a column by the JSON field that sets it: the same
+// name but for these.
+func fieldOfColumn(col string) string {
+	switch col {
+	case "bind_ip":
+		return "sip_ip"
+	case "password_enc":
+		return "password"
+	}
+	return col
+}
+
 // EncodingError is a body that is not UTF-8: answered 400, naming the
 // fields whose values hold the bad bytes where they can be told.
 type EncodingError struct {
@@ -168,8 +180,12 @@ func (s *server) classify(err error, c echo.Context) (int, ErrorBody) {
 	var (
 		ee *EncodingError
 		ie *models.InvariantError
+		sz *models.SizeError
 	)
 	switch {
+	case errors.As(err, &sz):
+		return http.StatusUnprocessableEntity, ErrorBody{Error: "validation failed",
+			Fields: map[string]string{fieldOfColumn(sz.Column): fmt.Sprintf("must be at most %d characters", sz.Max)}}
 	case errors.As(err, &ie) && ie.Field != "":
 		return http.StatusUnprocessableEntity, ErrorBody{Error: "validation failed", Fields: map[string]string{ie.Field: ie.Msg}}
 	case errors.As(err, &ie):

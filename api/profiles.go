@@ -180,6 +180,14 @@ func validateProfile(p *models.Profile, fe fieldErrors) {
 		fe.addErr("ext_rtp_ip", extIP(&p.ExtRTPIP, fam))
 	}
 	fe.addErr("sip_port", checkRange(p.SIPPort, 1, 65535))
+	if (p.RTPPortMin == 0) != (p.RTPPortMax == 0) {
+		// One without the other: name the one that is missing.
+		missing := "rtp_port_max"
+		if p.RTPPortMin == 0 {
+			missing = "rtp_port_min"
+		}
+		fe.add(missing, "set rtp_port_min and rtp_port_max together (or neither)")
+	}
 	if p.RTPPortMin != 0 || p.RTPPortMax != 0 {
 		fe.addErr("rtp_port_min", checkRange(p.RTPPortMin, 1024, 65535))
 		fe.addErr("rtp_port_max", checkRange(p.RTPPortMax, 1024, 65535))
@@ -231,6 +239,9 @@ func checkWSS(s string) error {
 	ap, err := netip.ParseAddrPort(s)
 	if err != nil || ap.Port() == 0 {
 		return fmt.Errorf("%q must be :PORT or ADDRESS:PORT (e.g. :7443)", s)
+	}
+	if ap.Addr().Zone() != "" {
+		return fmt.Errorf("%q has a zone; bind to a global address or to [::]", s)
 	}
 	return nil
 }

@@ -136,6 +136,9 @@ func create[T any, P interface {
 	if err := s.seal(r); err != nil {
 		return err
 	}
+	if err := s.checkSizes(r); err != nil {
+		return err
+	}
 	return s.write(ctx, func(tx *gorm.DB) (*ChangeEvent, error) {
 		r.setMeta(0, 1, time.Time{})
 		if err := tx.Create(r).Error; err != nil {
@@ -163,6 +166,9 @@ func update[T any, P interface {
 	row
 }](s *Store, ctx context.Context, r P) error {
 	if err := s.seal(r); err != nil {
+		return err
+	}
+	if err := s.checkSizes(r); err != nil {
 		return err
 	}
 	return s.write(ctx, func(tx *gorm.DB) (*ChangeEvent, error) {

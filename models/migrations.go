@@ -170,6 +170,7 @@ const (
 	MigrationInitial   = "0001_initial"
 	MigrationChangeLog = "0002_change_log"
 	MigrationESLOutbox = "0003_esl_outbox"
+	MigrationWideNames = "0004_wide_event_names"
 )
 
 func migrations() []*gormigrate.Migration {
@@ -209,7 +210,32 @@ func migrations() []*gormigrate.Migration {
 				return tx.Migrator().DropTable("esl_cursors")
 			},
 		},
+		{
+			// An extension's event name is user@domain: up to 64 + 1 + 253
+			// characters, more than the 255 of 0001/0002 (PostgreSQL refused
+			// such writes; SQLite does not enforce lengths).
+			ID: MigrationWideNames,
+			Migrate: func(tx *gorm.DB) error {
+				return widenNames(tx, 512)
+			},
+			Rollback: func(tx *gorm.DB) error {
+				return widenNames(tx, 255)
+			},
+		},
 	}
+}
+
+// widenNames sets the length of the event and audit name columns.
+func widenNames(tx *gorm.DB, n int) error {
+	if tx.Dialector.Name() != "postgres" {
+		return nil
+	}
+	for _, c := range [][2]string{{"change_events", "name"}, {"change_events", "old_name"}, {"audit_events", "name"}} {
+		if err := tx.Exec(fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s TYPE varchar(%d)", c[0], c[1], n)).Error; err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *Store) migrator(ctx context.Context) *gormigrate.Gormigrate {

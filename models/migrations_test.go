@@ -3,6 +3,7 @@ package models_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 
@@ -172,4 +173,31 @@ func TestReplicasMigrateAtOnce(t *testing.T) {
 			t.Errorf("replica %d: schema version %q (%v)", i, v, err)
 		}
 	}
+}
+
+// TestWideEventNames: an extension's event name (user@domain) may be
+// longer than 255 characters; after 0004 PostgreSQL stores it, where it
+// refused the write before.
+func TestWideEventNames(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, backend string) {
+		s := modelstest.Open(t, backend, modelstest.Options{})
+		ctx := context.Background()
+		domain := strings.Repeat("a.", 125) + "de" // 252 characters, a valid DNS name
+		user := "+" + strings.Repeat("1", 63)
+		e := &models.Extension{Domain: domain, UserID: user, Password: ptr("long-enough"), Context: "default", Enabled: true}
+		if err := s.CreateExtension(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		evs, err := s.ChangesSince(ctx, 0, 10)
+		if err != nil || len(evs) != 1 || evs[0].Name != user+"@"+domain {
+			t.Fatalf("change log %+v (%v)", evs, err)
+		}
+		// A value longer than its column is refused by the store, naming
+		// the column, on SQLite too (which would have kept it).
+		e2 := &models.Extension{Domain: "pbx.example.com", UserID: strings.Repeat("u", 65), Password: ptr("long-enough"), Context: "default"}
+		var se *models.SizeError
+		if err := s.CreateExtension(ctx, e2); !errors.As(err, &se) || se.Column != "user_id" || se.Max != 64 {
+			t.Fatalf("over-long user_id: %v", err)
+		}
+	})
 }

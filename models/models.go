@@ -153,7 +153,7 @@ type AuditEvent struct {
 	Action   string     `gorm:"size:32;not null"` // create, update, delete, read-secret, …
 	Kind     string     `gorm:"size:32;not null"`
 	ObjectID uint       `gorm:"not null"`
-	Name     string     `gorm:"size:255;not null"`
+	Name     string     `gorm:"size:512;not null"`
 	Fields   StringList `gorm:"type:text;not null"`
 }
 
@@ -168,9 +168,9 @@ type ChangeEvent struct {
 	// ObjectID and Name identify the row: trunk and profile name,
 	// user@domain for extensions, provider name for ranges.
 	ObjectID uint   `gorm:"not null"`
-	Name     string `gorm:"size:255;not null"`
+	Name     string `gorm:"size:512;not null"`
 	// OldName is set when a rename changed Name.
-	OldName string `gorm:"size:255;not null"`
+	OldName string `gorm:"size:512;not null"`
 	// OldProfile and NewProfile are the trunk's profile before and after
 	// ("" for a create's old or a delete's new side).
 	OldProfile string `gorm:"size:63;not null"`

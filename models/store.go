@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/glebarez/sqlite"
@@ -41,6 +42,7 @@ type Store struct {
 	onCommit func(ChangeEvent)
 	now      func() time.Time
 	dialect  string
+	schemas  sync.Map // gorm's parsed schemas, for checkSizes
 }
 
 // Open connects to the configured database. It does not migrate: call

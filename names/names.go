@@ -14,7 +14,7 @@ var (
 	slugRe = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 	// Directory user ids: extensions ("1001"), names ("alice.smith") and
 	// E.164 numbers ("+493012345").
-	userRe = regexp.MustCompile(`^\+?[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	userRe = regexp.MustCompile(`^(?:\+[A-Za-z0-9][A-Za-z0-9._-]{0,62}|[A-Za-z0-9][A-Za-z0-9._-]{0,63})$`)
 	// SIP user parts a provider hands out (RFC 3261 unreserved and a few
 	// user-unreserved characters).
 	sipUserRe  = regexp.MustCompile(`^[A-Za-z0-9._~+=@-]{1,128}$`)
@@ -53,8 +53,7 @@ func Provider(s string) error {
 }
 
 // User checks a directory user id: letters, digits, '.', '_', '-', an
-// optional leading '+' (E.164 extensions), at most 64 characters in all
-// after the '+'.
+// optional leading '+' (E.164 extensions), at most 64 characters in all.
 func User(s string) error { return match(userRe, "SIP user id", s) }
 
 // SIPUser checks a SIP user name given by a provider (username,

@@ -39,6 +39,9 @@ func Setting(name, value string) error {
 	if why, ok := deniedSettings[name]; ok {
 		return invalidf("%q is refused: it %s", name, why)
 	}
+	if value == "" {
+		return invalidf("%s: must not be empty (leave the setting out for sofia's default)", name)
+	}
 	if err := Token(value); err != nil {
 		return invalidf("%s: %s", name, err)
 	}
