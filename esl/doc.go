@@ -20,10 +20,19 @@
 //     the changes and of the node (which trunks belong to it, which
 //     profiles it runs), so storing the changes once and the progress per
 //     node is both smaller and immune to the crash between "commit" and
-//     "enqueue" that a separately written outbox has. Several replicas
-//     share the cursors; each applies what it has not seen applied, and
-//     every command is idempotent (killgw of an absent gateway, a second
-//     rescan or reloadacl do no harm), so duplicates are harmless.
+//     "enqueue" that a separately written outbox has. Every command is
+//     idempotent (killgw of an absent gateway, a second rescan or reloadacl
+//     do no harm), so the few a crash between a command and its cursor
+//     update makes a successor send again are harmless.
+//   - One replica drives the nodes. Several replicas share the cursors,
+//     and serve runs the Manager only while its replica leads (package
+//     leader): each Run is a term, and a Manager may Run again after a
+//     previous Run returned. A term starts from the database: cursors are
+//     read again (another replica may have moved them), the previous
+//     term's plans and waits are dropped, and each node is synced on
+//     connect; so a new leader continues where the old one's cursor
+//     stopped. While a Manager does not run, its nodes show as "standby",
+//     not "down".
 //   - Minimal commands, coalesced. A planner folds changes into sets: a new
 //     trunk → `sofia profile P rescan`; a changed trunk → `sofia profile P
 //     killgw NAME`, then rescan (of the old and the new profile when it

@@ -12,7 +12,7 @@ import (
 // fails, the cache of the last answer or sofia::gateway_state event says.
 func (n *node) gatewayStatus(ctx context.Context, t models.Trunk, cmd command) (GatewayStatus, bool) {
 	n.mu.Lock()
-	c, sw := n.c, n.switchname
+	c, sw, state := n.c, n.switchname, n.st.State
 	n.mu.Unlock()
 	if sw != "" && !belongs(t.Hostnames, sw) {
 		return GatewayStatus{}, false
@@ -34,6 +34,9 @@ func (n *node) gatewayStatus(ctx context.Context, t models.Trunk, cmd command) (
 		}
 		gs.Healthy = healthy(t, gs.State, gs.Status)
 		return gs
+	}
+	if c == nil && state == StateStandby {
+		return fromCache("this replica does not drive the node (standby): ask the leader"), true
 	}
 	if c == nil {
 		return fromCache("node not connected"), true

@@ -188,22 +188,36 @@ func New(opt Options) (*Manager, error) {
 func (m *Manager) now() time.Time { return m.opt.Time.Now() }
 
 // Run keeps every node's connection loop going until ctx ends, then closes
-// the connections and returns nil. It may be called once.
+// the connections, shows the nodes as standby and returns nil.
+//
+// Each Run is a term (of a replica that leads, see the leader package):
+// Run may be called again once the previous one returned, and then starts
+// from what the database says, as a replica that never led would: each
+// node's cursor is read again (another replica may have moved it), plans,
+// backoffs and waits of the previous term are dropped, and every node is
+// synced on connect. Calls may not overlap.
 func (m *Manager) Run(ctx context.Context) error {
 	m.runMu.Lock()
 	if m.running {
 		m.runMu.Unlock()
-		return errors.New("esl: Run called twice")
+		return errors.New("esl: Run called while running")
 	}
 	m.running = true
 	m.runMu.Unlock()
+	defer func() {
+		m.runMu.Lock()
+		m.running = false
+		m.runMu.Unlock()
+	}()
 
 	var wg sync.WaitGroup
 	for _, n := range m.nodes {
+		n.newTerm()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			n.run(ctx)
+			n.standby()
 		}()
 	}
 	wg.Wait()

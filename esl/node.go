@@ -48,13 +48,35 @@ func newNode(m *Manager, addr string) *node {
 	n := &node{
 		m: m, addr: addr, log: m.log.With("node", addr), clk: m.opt.Time, wake: make(chan struct{}, 1),
 		gws: map[string]gwState{}, waiters: map[string]chan struct{}{}, late: map[string][]string{},
-		lateRescan: map[string]bool{}, cur: cursor{missing: map[uint64]time.Time{}}, plan: newPlan(),
-		sched:   schedule{window: m.opt.CoalesceWindow, cap: m.opt.CoalesceMax, retry: backoff{min: m.opt.BackoffMin, max: m.opt.BackoffMax}},
-		started: map[string]time.Time{},
+		lateRescan: map[string]bool{},
 	}
-	n.st = NodeStatus{Node: addr, State: StateConnecting, Since: m.now()}
+	n.newTerm()
+	n.st = NodeStatus{Node: addr, State: StateStandby, Since: m.now()}
 	m.met.up.WithLabelValues(addr).Set(0)
 	return n
+}
+
+// newTerm forgets what the loop knew from a previous Run: the cursor is
+// read from the database again (another replica may have led meanwhile),
+// and the plan, its schedule and the waits for gateway deletes start
+// empty; the connect's sync covers what FreeSWITCH may have lost.
+func (n *node) newTerm() {
+	o := n.m.opt
+	n.cur = cursor{missing: map[uint64]time.Time{}}
+	n.plan = newPlan()
+	n.needSync = false
+	n.sched = schedule{window: o.CoalesceWindow, cap: o.CoalesceMax, retry: backoff{min: o.BackoffMin, max: o.BackoffMax}}
+	n.started = map[string]time.Time{}
+	n.mu.Lock()
+	clear(n.waiters)
+	clear(n.late)
+	clear(n.lateRescan)
+	n.st.State, n.st.Since = StateConnecting, n.now()
+	n.mu.Unlock()
+	select {
+	case <-n.wake:
+	default:
+	}
 }
 
 func (n *node) now() time.Time { return n.clk.Now() }
@@ -85,6 +107,16 @@ func (n *node) setState(state string) {
 		up = 1
 	}
 	n.m.met.up.WithLabelValues(n.addr).Set(up)
+}
+
+// standby ends a term: the node is not driven by this replica, and owes
+// nothing here (the leader's plan is its own).
+func (n *node) standby() {
+	n.setState(StateStandby)
+	n.mu.Lock()
+	n.st.Pending = 0
+	n.mu.Unlock()
+	n.m.met.pending.WithLabelValues(n.addr).Set(0)
 }
 
 // setError records the current problem: a connection or a command that

@@ -7,13 +7,16 @@ const (
 	StateConnecting = "connecting"
 	StateConnected  = "connected"
 	StateDown       = "down"
+	// StateStandby: this replica does not drive the node (another replica
+	// leads, see the leader package), or has not started to.
+	StateStandby = "standby"
 )
 
 // NodeStatus is one FreeSWITCH node as fsplane sees it, for /readyz and
 // GET /api/v1/esl/nodes.
 type NodeStatus struct {
 	Node      string    `json:"node"`  // host:port
-	State     string    `json:"state"` // connecting, connected, down
+	State     string    `json:"state"` // connecting, connected, down, standby
 	Since     time.Time `json:"since"`
 	LastError string    `json:"last_error,omitempty"`
 	Pending   int       `json:"pending"` // outbox commands not yet applied
@@ -33,6 +36,11 @@ type NodeStatus struct {
 	// AppliedChangeID is the node's cursor: every change up to this ID
 	// has reached it.
 	AppliedChangeID uint64 `json:"applied_change_id"`
+	// Replica is the replica answering, and Leader the one that drives
+	// the nodes (the leader package's IDs); set by whoever runs the
+	// election, empty without one.
+	Replica string `json:"replica,omitempty"`
+	Leader  string `json:"leader,omitempty"`
 }
 
 // GatewayStatus is one gateway on one node, from `sofia xmlstatus gateway`
