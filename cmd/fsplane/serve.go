@@ -21,6 +21,7 @@ import (
 	"github.com/fsplane/fsplane/auth"
 	"github.com/fsplane/fsplane/esl"
 	"github.com/fsplane/fsplane/events"
+	"github.com/fsplane/fsplane/leader"
 	"github.com/fsplane/fsplane/models"
 	"github.com/fsplane/fsplane/providers"
 	"github.com/fsplane/fsplane/xmlcurl"
@@ -53,7 +54,9 @@ func (a *app) serveCmd() *cobra.Command {
 //     has no purpose; its supervisor restarts it whole.
 //   - esl (the ESL manager): node connections retry by themselves (their
 //     state is the "freeswitch" check); the manager returning early is a
-//     bug and ends the process.
+//     bug and ends the process. It runs only while this replica leads
+//     (package leader; the "leader" check says who does): on PostgreSQL
+//     the replicas elect one, on SQLite this process leads.
 //   - follower (PostgreSQL only: other replicas' changes): a failed poll
 //     is retried every second and reported as degraded on /readyz until
 //     the change log answers again; a follower that returns is restarted
@@ -137,6 +140,8 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 
 	var eslView api.ESL
 	var m *esl.Manager
+	var el *leader.Elector
+	replica := replicaID()
 	var eslC *component
 	if len(a.cfg.ESLNodes) > 0 {
 		m, err = esl.New(esl.Options{
@@ -148,10 +153,19 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 			return err
 		}
 		bus.Subscribe(m.OnChange)
-		eslView = m
+		// One replica drives FreeSWITCH (SQLite: this one, always).
+		if el, err = leader.New(leader.Options{
+			DatabaseURL: a.cfg.DatabaseURL, Task: "esl", ID: replica,
+			Logger: a.log.With("component", "leader"), Registerer: reg,
+		}); err != nil {
+			return err
+		}
+		led := ledESL{Manager: m, el: el}
+		eslView = led
 		eslC = rg.add("esl", endProcess)
 		checks[eslC.name] = eslC.check
-		checks["freeswitch"] = func(context.Context) api.CheckResult { return eslReadiness(m.Nodes()) }
+		checks["freeswitch"] = func(context.Context) api.CheckResult { return eslReadiness(led.Nodes()) }
+		checks["leader"] = leaderCheck(el)
 	}
 
 	apiHandler := api.New(api.Options{
@@ -194,7 +208,7 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 	if s.Dialect() == "postgres" {
 		where = "PostgreSQL"
 	}
-	a.log.Info("fsplane serving", "addr", ln.Addr().String(), "database", where, "version", version)
+	a.log.Info("fsplane serving", "addr", ln.Addr().String(), "database", where, "version", version, "replica", replica)
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
@@ -221,7 +235,8 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 		})
 	}
 	if m != nil {
-		rg.start(backCtx, eslC, m.Run)
+		// The manager runs only while this replica leads.
+		rg.start(backCtx, eslC, func(ctx context.Context) error { return el.Run(ctx, m.Run) })
 	}
 	if err := rg.wait(); err != nil {
 		return fmt.Errorf("stopped because a component failed: %w", err)
@@ -285,7 +300,8 @@ func (a *app) keySource() string {
 }
 
 // eslReadiness folds the nodes into one readiness answer: degraded while
-// any node is not connected or has commands pending, never down. A
+// any node this replica drives is not connected or has commands pending,
+// never down; a replica on standby (another leads) is not degraded for it. A
 // FreeSWITCH that is starting needs xml-curl from us before its event
 // socket answers; a readiness probe that took fsplane out of a load
 // balancer then would deadlock the start (the runbook's start-up race).
@@ -293,6 +309,8 @@ func eslReadiness(nodes []esl.NodeStatus) api.CheckResult {
 	var problems []string
 	for _, n := range nodes {
 		switch {
+		case n.State == esl.StateStandby:
+			// Another replica drives it (the "leader" check says which).
 		case n.State != esl.StateConnected:
 			problems = append(problems, fmt.Sprintf("%s: %s", n.Node, n.State))
 		case n.Pending > 0:
