@@ -358,6 +358,14 @@ func (s *Server) DefineGateway(g Gateway) {
 	s.defined[g.Name] = normalise(g)
 }
 
+// UndefineGateway stops the backend serving the gateway: a rescan no
+// longer loads it (a loaded one stays until killgw).
+func (s *Server) UndefineGateway(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.defined, name)
+}
+
 // LoadGateway loads g now (as if a rescan had fetched it).
 func (s *Server) LoadGateway(g Gateway) {
 	s.mu.Lock()
