@@ -13,6 +13,7 @@ import (
 
 	"github.com/fsplane/fsplane/leader"
 	"github.com/fsplane/fsplane/models/modelstest"
+	"github.com/fsplane/fsplane/models/pgtest"
 )
 
 // schemaURL is a fresh PostgreSQL schema of the test's own.
@@ -49,7 +50,7 @@ func (r *running) enter() {
 func start(t *testing.T, url, id string, run *running) *replica {
 	t.Helper()
 	el, err := leader.New(leader.Options{DatabaseURL: url, Task: "esl", ID: id,
-		Interval: 100 * time.Millisecond, Settle: time.Second})
+		Interval: 100 * time.Millisecond, Settle: 600 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,6 +98,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // Ending the leader's session (pg_terminate_backend) steps it down and the
 // other takes over; a replica on another schema leads all along.
 func TestOneLeaderAndFailover(t *testing.T) {
+	t.Parallel()
 	url := schemaURL(t)
 	var run running
 	a := start(t, url, "replica-a", &run)
@@ -154,9 +156,39 @@ func TestOneLeaderAndFailover(t *testing.T) {
 	}
 }
 
+// PostgreSQL restarted under the replicas: the leader steps down while it
+// is away, both say they cannot take part, and once it is back one of them
+// leads again.
+func TestPostgresRestart(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("runs a PostgreSQL cluster")
+	}
+	srv := pgtest.Start(t)
+	var run running
+	a := start(t, srv.URL(), "replica-a", &run)
+	b := start(t, srv.URL(), "replica-b", &run)
+	waitFor(t, "a leader", func() bool { return a.el.Status().Leading || b.el.Status().Leading })
+
+	srv.Stop(t)
+	waitFor(t, "the leader to step down, both to report the outage", func() bool {
+		sa, sb := a.el.Status(), b.el.Status()
+		return !sa.Leading && !sb.Leading && sa.Err != "" && sb.Err != "" && a.ended.Load()+b.ended.Load() == 1
+	})
+	srv.Start(t)
+	waitFor(t, "a leader again", func() bool {
+		sa, sb := a.el.Status(), b.el.Status()
+		return (sa.Leading || sb.Leading) && sa.Err == "" && sb.Err == "" && a.terms.Load()+b.terms.Load() == 2
+	})
+	if got := run.max.Load(); got != 1 {
+		t.Fatalf("%d tasks ran at once", got)
+	}
+}
+
 // A task that returns by itself while leading ends Run with
 // ErrTaskReturned, and the lock is free for the next replica.
 func TestTaskReturnedReleases(t *testing.T) {
+	t.Parallel()
 	url := schemaURL(t)
 	boom := errors.New("boom")
 	el, err := leader.New(leader.Options{DatabaseURL: url, Task: "esl", ID: "quitter", Interval: 50 * time.Millisecond})
