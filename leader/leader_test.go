@@ -17,10 +17,12 @@ import (
 )
 
 // schemaURL is a fresh PostgreSQL schema of the test's own.
-func schemaURL(t *testing.T) string {
-	t.Helper()
-	s := modelstest.Open(t, "postgres", modelstest.Options{NoMigrate: true})
-	return modelstest.URLOf(t, s)
+func schemaURL(t *testing.T) string { return schemaURLB(t) }
+
+func schemaURLB(tb testing.TB) string {
+	tb.Helper()
+	s := modelstest.Open(tb, "postgres", modelstest.Options{NoMigrate: true})
+	return modelstest.URLOf(tb, s)
 }
 
 // replica is one elector running a task that records its terms.
