@@ -11,17 +11,19 @@
 //     never pooled: a pool recycles connections, and a recycled connection
 //     silently drops a session lock.
 //   - A replica that does not lead tries to take the lock every Interval
-//     (1 s). The one that leads checks every Interval, within CheckTimeout,
-//     that its session still holds the lock; a failed check or a lost
-//     connection steps it down at once: the context of the task ends, and
-//     Run waits for the task to return before it tries again.
-//   - A replica that takes the lock waits Settle (Interval + CheckTimeout)
-//     before it starts the task: a former leader whose session PostgreSQL
-//     ended (pg_terminate_backend, a restart) notices within that time and
-//     stops, so two replicas never drive at once unless a clock stalls. A
-//     leader that dies (kill -9) releases the lock with its session:
-//     PostgreSQL sees the TCP connection close, and another replica leads
-//     within Interval + Settle (about 2.5 s) of the death.
+//     (1 s). The one that leads checks every Interval, within CheckTimeout
+//     (1 s), that its session still holds the lock; a failed or timed-out
+//     check or a lost connection steps it down at once: the context of the
+//     task ends, and Run waits for the task to return before it tries
+//     again.
+//   - A replica that takes the lock waits Settle (Interval + CheckTimeout,
+//     2 s) before it starts the task: a former leader whose session
+//     PostgreSQL ended (pg_terminate_backend, a restart) notices within
+//     that time and stops, so two replicas never drive at once unless a
+//     process stalls for longer. A leader that dies (kill -9) releases the
+//     lock with its session: PostgreSQL sees the TCP connection close, and
+//     another replica leads within Interval + Settle (at most about 3 s)
+//     of the death (BenchmarkFailover).
 //   - Who leads is visible: each replica's session carries its ID as
 //     application_name ("fsplane <id>"), and a follower reads the holder's
 //     from pg_locks and pg_stat_activity. Status gives this replica's ID,

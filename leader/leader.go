@@ -26,7 +26,9 @@ type Options struct {
 	// Interval is how often a follower tries to take the lock and the
 	// leader checks it still holds it (default 1s).
 	Interval time.Duration
-	// CheckTimeout bounds one check or attempt (default Interval/2).
+	// CheckTimeout bounds one check or attempt (default Interval). A
+	// check that times out steps the leader down: too short a bound turns
+	// a slow database into needless failovers.
 	CheckTimeout time.Duration
 	// Settle is how long a replica that took the lock waits before it
 	// starts the task (default Interval + CheckTimeout; negative: none).
@@ -80,7 +82,7 @@ func New(opt Options) (*Elector, error) {
 		opt.Interval = time.Second
 	}
 	if opt.CheckTimeout <= 0 {
-		opt.CheckTimeout = opt.Interval / 2
+		opt.CheckTimeout = opt.Interval
 	}
 	if opt.Settle == 0 {
 		opt.Settle = opt.Interval + opt.CheckTimeout
