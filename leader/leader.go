@@ -146,6 +146,16 @@ func (e *Elector) Run(ctx context.Context, task func(ctx context.Context) error)
 		return taskReturned(err)
 	}
 	var c *session
+	// An outage is logged when it starts and when it ends, not every
+	// Interval.
+	failing := false
+	fail := func(msg string, err error) {
+		e.set(false, "", err)
+		if !failing {
+			e.log.Warn(msg, "err", err)
+		}
+		failing = true
+	}
 	defer func() {
 		if c != nil {
 			c.close()
@@ -159,8 +169,7 @@ func (e *Elector) Run(ctx context.Context, task func(ctx context.Context) error)
 				if ctx.Err() != nil {
 					return nil
 				}
-				e.set(false, "", err)
-				e.log.Warn("cannot reach PostgreSQL for the leader election", "err", err)
+				fail("cannot reach PostgreSQL for the leader election", err)
 				if !sleep(ctx, e.opt.Interval) {
 					return nil
 				}
@@ -174,12 +183,15 @@ func (e *Elector) Run(ctx context.Context, task func(ctx context.Context) error)
 			if ctx.Err() != nil {
 				return nil
 			}
-			e.set(false, "", err)
-			e.log.Warn("leader election: lock attempt failed", "err", err)
+			fail("leader election: lock attempt failed", err)
 			if !sleep(ctx, e.opt.Interval) {
 				return nil
 			}
 			continue
+		}
+		if failing {
+			e.log.Info("PostgreSQL answers the leader election again")
+			failing = false
 		}
 		if !got {
 			holder, err := c.holder(ctx, e.opt.CheckTimeout)
