@@ -214,8 +214,19 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 	}
 
 	rg.start(backCtx, auditC, func(ctx context.Context) error {
-		if err := xc.Audit(ctx); err != nil {
-			return err
+		// Until the audit has read every row once: degraded, retried (a
+		// database outage is the database check's to report as down).
+		for {
+			err := xc.Audit(ctx)
+			auditC.report(err)
+			if err == nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(2 * time.Second):
+			}
 		}
 		<-ctx.Done()
 		return nil
