@@ -4,48 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
+	"github.com/fsplane/fsplane/events"
 	"github.com/fsplane/fsplane/models"
 )
 
 // cursor is a node's progress through the change log.
 type cursor struct {
-	durable uint64               // persisted: everything up to it reached the node
-	maxSeen uint64               // newest change folded into the plan
-	missing map[uint64]time.Time // IDs below maxSeen not seen yet (in flight or rolled back) → when noticed
-	loaded  bool                 // durable read from the store
+	durable uint64      // persisted: everything up to it reached the node
+	gaps    events.Gaps // folded into the plan: gaps.Max is the newest change, gaps its missing IDs
+	loaded  bool        // durable read from the store
 }
 
-// noteGap remembers change IDs that were skipped: on PostgreSQL a
-// transaction can take an ID and commit after a later one.
-func (c *cursor) noteGap(from, to uint64, now time.Time) {
-	if to-from >= 1000 {
-		return // not in-flight transactions: a sequence jump
-	}
-	for id := from; id <= to; id++ {
-		c.missing[id] = now
-	}
-}
-
-// target is how far the cursor may move once everything folded in reached
-// the node: up to maxSeen, but below any ID still missing, unless it has
-// been missing for grace (then it was rolled back, and is forgotten).
-func (c *cursor) target(now time.Time, grace time.Duration) uint64 {
-	for id, since := range c.missing {
-		if now.Sub(since) >= grace {
-			delete(c.missing, id)
-		}
-	}
-	t := c.maxSeen
-	for id := range c.missing {
-		if id-1 < t {
-			t = id - 1
-		}
-	}
-	return t
-}
-
+// loadCursor reads the node's durable cursor and starts folding after it.
 func (n *node) loadCursor(ctx context.Context) error {
 	id, ok, err := n.m.store.ESLCursor(ctx, n.addr)
 	if err != nil {
@@ -61,7 +32,7 @@ func (n *node) loadCursor(ctx context.Context) error {
 			return err
 		}
 	}
-	n.cur.durable, n.cur.maxSeen, n.cur.loaded = id, id, true
+	n.cur.durable, n.cur.gaps, n.cur.loaded = id, *events.After(id), true
 	n.setPending()
 	return nil
 }
@@ -70,29 +41,22 @@ func (n *node) loadCursor(ctx context.Context) error {
 // them in. Errors leave the remaining changes for the next try.
 func (n *node) fold(ctx context.Context) {
 	for {
-		evs, err := n.m.store.ChangesSince(ctx, n.cur.maxSeen, 1000)
+		evs, err := n.m.store.ChangesSince(ctx, n.cur.gaps.Max, 1000)
 		if err != nil {
 			n.setError(fmt.Errorf("esl: read change log: %w", err))
 			return
 		}
 		for _, ev := range evs {
-			if ev.ID > n.cur.maxSeen+1 {
-				n.cur.noteGap(n.cur.maxSeen+1, ev.ID-1, n.now())
-			}
 			if !n.foldOne(ctx, ev) {
 				return
 			}
-			n.cur.maxSeen = ev.ID
+			n.cur.gaps.Take(ev.ID, n.now())
 		}
 		if len(evs) < 1000 {
 			break
 		}
 	}
-	if len(n.cur.missing) > 0 {
-		ids := make([]uint64, 0, len(n.cur.missing))
-		for id := range n.cur.missing {
-			ids = append(ids, id)
-		}
+	if ids := n.cur.gaps.Missing(); len(ids) > 0 {
 		evs, err := n.m.store.ChangesIn(ctx, ids)
 		if err != nil {
 			n.setError(fmt.Errorf("esl: read change log: %w", err))
@@ -100,7 +64,7 @@ func (n *node) fold(ctx context.Context) {
 		}
 		for _, ev := range evs {
 			if n.foldOne(ctx, ev) {
-				delete(n.cur.missing, ev.ID)
+				n.cur.gaps.Take(ev.ID, n.now())
 			}
 		}
 	}
@@ -178,7 +142,7 @@ func (n *node) addSync(ctx context.Context) error {
 // advance moves the cursor up to the newest change that has reached the
 // node, stopping below any ID still missing (unless it is overdue).
 func (n *node) advance(ctx context.Context) {
-	target := n.cur.target(n.now(), n.m.opt.GapGrace)
+	target := n.cur.gaps.Settled(n.now(), n.m.opt.GapGrace)
 	if target <= n.cur.durable {
 		return
 	}

@@ -34,7 +34,7 @@ type node struct {
 	late       map[string][]string      // gateway given up on → profiles to rescan when it goes
 	lateRescan map[string]bool
 
-	seen atomic.Uint64 // cur.maxSeen, readable from outside the loop
+	seen atomic.Uint64 // cur.gaps.Max, readable from outside the loop
 
 	// Loop-owned.
 	cur      cursor
@@ -62,7 +62,7 @@ func newNode(m *Manager, addr string) *node {
 // empty; the connect's sync covers what FreeSWITCH may have lost.
 func (n *node) newTerm() {
 	o := n.m.opt
-	n.cur = cursor{missing: map[uint64]time.Time{}}
+	n.cur = cursor{}
 	n.plan = newPlan()
 	n.needSync = false
 	n.sched = schedule{window: o.CoalesceWindow, cap: o.CoalesceMax, retry: backoff{min: o.BackoffMin, max: o.BackoffMax}}
@@ -154,7 +154,7 @@ func (n *node) setPending() {
 	n.st.Pending = size
 	n.st.AppliedChangeID = n.cur.durable
 	n.mu.Unlock()
-	n.seen.Store(n.cur.maxSeen)
+	n.seen.Store(n.cur.gaps.Max)
 	n.m.met.pending.WithLabelValues(n.addr).Set(float64(size))
 	n.m.met.applied.WithLabelValues(n.addr).Set(float64(n.cur.durable))
 }

@@ -46,16 +46,16 @@ func TestCursorWaitsForMissingChangeIDs(t *testing.T) {
 		commit(2)
 		commit(4) // 3 is still in flight
 		n.fold(ctx)
-		if !n.plan.reloadACL || n.cur.maxSeen != 4 || len(n.cur.missing) != 1 {
-			t.Fatalf("after fold: maxSeen %d missing %v plan %+v", n.cur.maxSeen, n.cur.missing, n.plan)
+		if !n.plan.reloadACL || n.cur.gaps.Max != 4 || len(n.cur.gaps.Missing()) != 1 {
+			t.Fatalf("after fold: maxSeen %d missing %v plan %+v", n.cur.gaps.Max, n.cur.gaps.Missing(), n.plan)
 		}
 		applied()
 		cursor(2)
 
 		commit(3) // the late commit
 		n.fold(ctx)
-		if !n.plan.reloadACL || len(n.cur.missing) != 0 {
-			t.Fatalf("the late change was not folded: missing %v", n.cur.missing)
+		if !n.plan.reloadACL || len(n.cur.gaps.Missing()) != 0 {
+			t.Fatalf("the late change was not folded: missing %v", n.cur.gaps.Missing())
 		}
 		applied()
 		cursor(4)

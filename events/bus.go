@@ -8,9 +8,12 @@
 // goroutine of their own), and must not call Subscribe from a handler.
 //
 // Several replicas: every event is also in the database (models
-// ChangeEvent). Follow polls that log and delivers the events other
+// ChangeEvent). Follow reads that log and delivers the events other
 // processes committed, so a replica's xml-curl cache and ESL planner see
-// every write, whichever replica took it.
+// every write, whichever replica took it; Listen wakes it at once through
+// PostgreSQL's NOTIFY, a poll is the net. What a reader of the log has seen
+// and what may still turn up late is one algorithm, Gaps, which Follow and
+// every ESL node's cursor keep.
 package events
 
 import (
@@ -18,6 +21,12 @@ import (
 
 	"github.com/fsplane/fsplane/models"
 )
+
+// seenWindow is how many IDs below the newest the bus remembers as
+// delivered, so that Follow reading back a locally published change does
+// not deliver it twice. Forgetting one costs a second, harmless delivery
+// (the subscribers invalidate and wake).
+const seenWindow = 4096
 
 // Handler consumes one event.
 type Handler func(models.ChangeEvent)
@@ -60,9 +69,9 @@ func (b *Bus) deliverLocked(ev models.ChangeEvent) {
 		if ev.ID > b.newest {
 			b.newest = ev.ID
 		}
-		if len(b.seen) > 2*window {
+		if len(b.seen) > 2*seenWindow {
 			for id := range b.seen {
-				if id+window < b.newest {
+				if id+seenWindow < b.newest {
 					delete(b.seen, id)
 				}
 			}

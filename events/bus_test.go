@@ -121,6 +121,21 @@ func (f *flaky) ChangesSince(_ context.Context, after uint64, _ int) ([]models.C
 	return out, nil
 }
 
+func (f *flaky) ChangesIn(_ context.Context, ids []uint64) ([]models.ChangeEvent, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		return nil, errAway
+	}
+	var out []models.ChangeEvent
+	for _, ev := range f.evs {
+		if slices.Contains(ids, ev.ID) {
+			out = append(out, ev)
+		}
+	}
+	return out, nil
+}
+
 // A failing change log is reported, not dropped; once it answers again the
 // report says so and the events committed meanwhile are delivered.
 func TestFollowReportsErrors(t *testing.T) {
@@ -173,4 +188,42 @@ func reportPercentiles(b *testing.B, lat []time.Duration) {
 	b.ReportMetric(at(0.5), "p50-ms")
 	b.ReportMetric(at(0.99), "p99-ms")
 	b.ReportMetric(0, "ns/op")
+}
+
+// A change that commits after a later one (PostgreSQL: IDs are taken at
+// insert, not at commit) is still delivered, once: Follow asks for the
+// missing ID again (the one gap algorithm, Gaps).
+func TestFollowDeliversLateCommits(t *testing.T) {
+	src := &flaky{}
+	src.set(false, models.ChangeEvent{ID: 1}, models.ChangeEvent{ID: 3})
+	var b events.Bus
+	var g got
+	b.Subscribe(g.add)
+	polled := make(chan struct{}, 1000)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		b.Follow(ctx, src, 0, time.Millisecond, func(error) { polled <- struct{}{} }, nil)
+	}()
+	defer func() { cancel(); <-done }()
+	waitPolls := func(n int) {
+		t.Helper()
+		for range n {
+			select {
+			case <-polled:
+			case <-time.After(10 * time.Second):
+				t.Fatal("Follow stopped polling")
+			}
+		}
+	}
+	waitPolls(2)
+	if ids := g.snapshot(); !slices.Equal(ids, []uint64{1, 3}) {
+		t.Fatalf("first polls delivered %v", ids)
+	}
+	src.set(false, models.ChangeEvent{ID: 2}) // the late commit
+	waitPolls(3)
+	if ids := g.snapshot(); !slices.Equal(ids, []uint64{1, 3, 2}) {
+		t.Fatalf("after the late commit: %v, want 1 3 2", ids)
+	}
 }

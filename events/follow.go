@@ -11,12 +11,12 @@ import (
 // Source is where committed changes are kept (the store's change log).
 type Source interface {
 	ChangesSince(ctx context.Context, after uint64, limit int) ([]models.ChangeEvent, error)
+	ChangesIn(ctx context.Context, ids []uint64) ([]models.ChangeEvent, error)
 }
 
-// window is how far behind the newest seen ID the follower looks again:
-// on PostgreSQL a transaction may take its ID before a concurrent one and
-// commit after it, so a lower ID can appear late.
-const window = 512
+// followGrace is how long Follow keeps asking for a missing change ID (see
+// Gaps): longer than any write transaction runs.
+const followGrace = time.Minute
 
 // Follow publishes on b every change that another process (another
 // fsplane replica on the same PostgreSQL) commits, polling src every
@@ -37,7 +37,7 @@ func (b *Bus) Follow(ctx context.Context, src Source, after uint64, interval tim
 	if report == nil {
 		report = func(error) {}
 	}
-	last := after
+	g := After(after)
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -47,26 +47,45 @@ func (b *Bus) Follow(ctx context.Context, src Source, after uint64, interval tim
 		case <-t.C:
 		case <-wake:
 		}
-		from := uint64(0)
-		if last > window {
-			from = last - window
-		}
-		evs, err := src.ChangesSince(ctx, from, 1000)
-		if err != nil {
+		if err := b.catchUp(ctx, src, g); err != nil {
 			if ctx.Err() != nil {
 				return // stopping, not a failure
 			}
-			report(fmt.Errorf("events: read the change log after %d: %w", from, err))
+			report(err)
 			continue
 		}
-		for _, ev := range evs {
-			if ev.ID > last {
-				last = ev.ID
-			}
-			b.deliverOnce(ev)
-		}
+		g.Settled(time.Now(), followGrace)
 		report(nil)
 	}
+}
+
+// catchUp delivers what committed since g.Max, then the changes that were
+// missing and turned up; an error leaves the rest for the next call.
+func (b *Bus) catchUp(ctx context.Context, src Source, g *Gaps) error {
+	for {
+		evs, err := src.ChangesSince(ctx, g.Max, 1000)
+		if err != nil {
+			return fmt.Errorf("events: read the change log after %d: %w", g.Max, err)
+		}
+		for _, ev := range evs {
+			b.deliverOnce(ev)
+			g.Take(ev.ID, time.Now())
+		}
+		if len(evs) < 1000 {
+			break
+		}
+	}
+	if ids := g.Missing(); len(ids) > 0 {
+		evs, err := src.ChangesIn(ctx, ids)
+		if err != nil {
+			return fmt.Errorf("events: read %d missing changes: %w", len(ids), err)
+		}
+		for _, ev := range evs {
+			b.deliverOnce(ev)
+			g.Take(ev.ID, time.Now())
+		}
+	}
+	return nil
 }
 
 func (b *Bus) deliverOnce(ev models.ChangeEvent) {

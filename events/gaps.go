@@ -1,0 +1,80 @@
+package events
+
+import (
+	"slices"
+	"time"
+)
+
+// Gaps is one consumer's position in the change log, and the only gap
+// algorithm in fsplane: every consumer that reads the log (Follow for the
+// xml-curl cache and other in-process subscribers, each ESL node's cursor)
+// keeps one.
+//
+// Change IDs come from a sequence. On PostgreSQL a transaction takes its ID
+// when it inserts and may commit after a transaction that took a later
+// one, so a reader can see ID 12 before 11: an ID below the newest seen
+// that is not in the log yet is in flight (or was rolled back, or skipped
+// by a crash, and never comes). Gaps remembers such IDs with the time it
+// noticed them, so that the reader asks for them again (ChangesIn) and so
+// that a durable cursor never moves past one until it turned up or its
+// grace passed. A jump of MaxGap IDs or more is a sequence jump, not
+// transactions in flight.
+//
+// The zero value starts before the first change; it is not safe for
+// concurrent use.
+type Gaps struct {
+	// Max is the newest ID taken.
+	Max     uint64
+	missing map[uint64]time.Time
+}
+
+// MaxGap bounds how many skipped IDs are taken for transactions in flight.
+const MaxGap = 1000
+
+// After returns Gaps positioned after id: nothing before it is missing.
+func After(id uint64) *Gaps { return &Gaps{Max: id} }
+
+// Take records that the consumer applied the change id (at now): a later
+// ID notes the ones it skipped as missing, an earlier one fills its gap.
+func (g *Gaps) Take(id uint64, now time.Time) {
+	switch {
+	case id <= g.Max:
+		delete(g.missing, id)
+		return
+	case id > g.Max+1 && id-g.Max-1 < MaxGap:
+		if g.missing == nil {
+			g.missing = map[uint64]time.Time{}
+		}
+		for m := g.Max + 1; m < id; m++ {
+			g.missing[m] = now
+		}
+	}
+	g.Max = id
+}
+
+// Missing returns the IDs still missing, in order, to ask for again.
+func (g *Gaps) Missing() []uint64 {
+	out := make([]uint64, 0, len(g.missing))
+	for id := range g.missing {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Settled forgets the IDs missing for grace or longer (rolled back, or
+// never to come) and returns how far a durable cursor may move: up to Max,
+// but below the lowest ID still missing.
+func (g *Gaps) Settled(now time.Time, grace time.Duration) uint64 {
+	t := g.Max
+	for id, since := range g.missing {
+		if now.Sub(since) >= grace {
+			delete(g.missing, id)
+			continue
+		}
+		if id-1 < t {
+			t = id - 1
+		}
+	}
+	return t
+}
