@@ -48,7 +48,7 @@ var replicaRe = regexp.MustCompile(`fsplane serving.*replica=(\S+)`)
 
 // startReplica runs `fsplane serve` in a child process and waits until it
 // answers /healthz.
-func startReplica(t *testing.T, name string, env map[string]string) *replicaProc {
+func startReplica(t testing.TB, name string, env map[string]string) *replicaProc {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
