@@ -320,7 +320,7 @@ func TestReplicasOneESLLeader(t *testing.T) {
 			http.StatusCreated)
 	}
 	var names []string
-	const n1 = 10
+	const n1 = 67 // 3×n1 ≈ 200 changes in the burst, as the issue asks
 	// Phase 1, all three up: each change reaches each node exactly once,
 	// over the leader's one connection.
 	for i := range n1 {
