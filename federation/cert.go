@@ -192,18 +192,22 @@ func Roots(caFile string) (*x509.CertPool, error) {
 	if caFile == "" {
 		return pool, nil
 	}
-	raw, err := os.ReadFile(caFile)
-	if err != nil {
-		return nil, fmt.Errorf("ca file: %w", err)
-	}
-	if !pool.AppendCertsFromPEM(raw) {
-		return nil, fmt.Errorf("ca file %s: no PEM certificate in it", caFile)
-	}
-	return pool, nil
+	return addPEMFile(pool, caFile)
 }
 
 // DaysLeft is the whole days until the certificate expires (negative when
 // expired).
 func (c *Certificate) DaysLeft(now time.Time) int {
 	return int(c.Leaf.NotAfter.Sub(now).Hours() / 24)
+}
+
+func addPEMFile(pool *x509.CertPool, file string) (*x509.CertPool, error) {
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("ca file: %w", err)
+	}
+	if !pool.AppendCertsFromPEM(raw) {
+		return nil, fmt.Errorf("ca file %s: no PEM certificate in it", file)
+	}
+	return pool, nil
 }

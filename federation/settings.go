@@ -2,6 +2,7 @@ package federation
 
 import (
 	"net/netip"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -80,6 +81,24 @@ func (s *Settings) Normalize() {
 // reported, each naming its field. An empty domain, FQDN or certificate
 // is allowed while federation is disabled (a draft).
 func (s *Settings) Validate() error {
+	fields := s.FieldErrors()
+	if len(fields) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(fields))
+	for k := range fields {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for i, k := range keys {
+		keys[i] = k + ": " + fields[k]
+	}
+	return invalidf("%s", strings.Join(keys, "; "))
+}
+
+// FieldErrors maps each invalid field (by its JSON name) to why.
+func (s *Settings) FieldErrors() map[string]string {
+	out := map[string]string{}
 	var errs []string
 	add := func(field string, err error) { errs = append(errs, field+": "+err.Error()) }
 	name := func(field, v string, required bool) {
@@ -160,10 +179,13 @@ func (s *Settings) Validate() error {
 			add("nat_type", err)
 		}
 	}
-	if len(errs) > 0 {
-		return invalidf("%s", strings.Join(errs, "; "))
+	for _, e := range errs {
+		f, msg, _ := strings.Cut(e, ": ")
+		if _, ok := out[f]; !ok {
+			out[f] = msg
+		}
 	}
-	return nil
+	return out
 }
 
 // parseBind reads a bind address: an IP address, no port, no name.

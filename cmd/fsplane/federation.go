@@ -8,10 +8,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/fsplane/fsplane/federation"
 	"github.com/fsplane/fsplane/models"
+	"github.com/fsplane/fsplane/xmlcurl"
 )
 
 func init() {
@@ -175,4 +177,20 @@ func writeReport(w io.Writer, rep federation.Report, asJSON bool) error {
 func loadFederation(ctx context.Context, st *models.Store) (federation.Settings, bool, error) {
 	s, _, configured, err := federation.Load(ctx, st)
 	return s, configured && s.Domain != "", err
+}
+
+// federationService is federation inside serve.
+func (a *app) federationService(s *models.Store, reg prometheus.Registerer) *federation.Service {
+	return federation.NewService(federation.ServiceOptions{
+		Store: s, TLSDir: a.cfg.FederationTLSDir, Resolver: a.cfg.FederationResolver,
+		ExpiryWarnDays: a.cfg.FederationExpiryWarnDays, Logger: a.log.With("component", "federation"), Registerer: reg,
+	})
+}
+
+// federationTLS adapts the service to xml-curl.
+func federationTLS(fed *federation.Service) func(context.Context) (xmlcurl.TLSSide, bool, error) {
+	return func(ctx context.Context) (xmlcurl.TLSSide, bool, error) {
+		profile, port, dir, ok, err := fed.TLS(ctx)
+		return xmlcurl.TLSSide{Profile: profile, Port: port, CertDir: dir}, ok, err
+	}
 }

@@ -98,16 +98,22 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 	// One token check for the API and xml-curl: one cache, one revocation
 	// bound (FSPLANE_TOKEN_CACHE_TTL), one last_used_at.
 	verifier := auth.NewVerifier(auth.VerifierOptions{Store: s, CacheTTL: a.cfg.TokenCacheTTL})
+	fed := a.federationService(s, reg)
 	xc := xmlcurl.New(xmlcurl.Options{
 		Store: s, Logger: a.log.With("component", "xmlcurl"), Registerer: reg,
 		Cacheable: a.cfg.XMLCurlCacheable, BasicUser: a.cfg.XMLCurlUser, BasicPassword: a.cfg.XMLCurlPassword,
 		Networks: a.cfg.XMLCurlNetworks, Verifier: verifier,
 		PlaintextPasswords: a.cfg.XMLCurlPlaintextPasswords, CacheMaxAge: a.cfg.XMLCurlCacheMaxAge,
+		FederationTLS: federationTLS(fed),
 	})
 	bus.Subscribe(xc.OnChange)
 	checks := map[string]api.Check{
 		"xmlcurl": func(context.Context) api.CheckResult {
 			st, detail := xc.Health()
+			return api.CheckResult{Status: st, Detail: detail}
+		},
+		"federation": func(ctx context.Context) api.CheckResult {
+			st, detail := fed.Readiness(ctx)
 			return api.CheckResult{Status: st, Detail: detail}
 		},
 	}
@@ -156,7 +162,7 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 
 	apiHandler := api.New(api.Options{
 		Store: s, Logger: a.log.With("component", "api"), XMLCurl: xc, Checks: checks, Registerer: reg,
-		ESL: eslView, Verifier: verifier, Render: xc,
+		ESL: eslView, Verifier: verifier, Render: xc, Federation: fed,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
