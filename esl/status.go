@@ -33,6 +33,10 @@ type NodeStatus struct {
 	// AppliedChangeID is the node's cursor: every change up to this ID
 	// has reached it.
 	AppliedChangeID uint64 `json:"applied_change_id"`
+	// RestartNeeded are the profiles whose replaced TLS certificate this
+	// node reads only after `sofia profile P restart` (no reloadcert, and
+	// restarts are not allowed).
+	RestartNeeded []string `json:"restart_needed,omitempty"`
 }
 
 // GatewayStatus is one gateway on one node, from `sofia xmlstatus gateway`

@@ -31,6 +31,12 @@ type ServiceOptions struct {
 	// Roots replaces the system's trusted roots (tests); a stored CA file
 	// is added to them.
 	Roots func() *x509.CertPool
+	// Debounce is how long Watch waits after the last change in a watched
+	// directory before looking (renewers replace several files); 1s when 0.
+	Debounce time.Duration
+	// Poll is how often Watch compares the files anyway, a net under
+	// missed notifications; 1h when 0.
+	Poll time.Duration
 }
 
 // Service is federation inside `fsplane serve`: it runs the check on the
@@ -40,10 +46,10 @@ type Service struct {
 	opt     ServiceOptions
 	metrics *metrics
 
-	mu       sync.Mutex
-	refused  string // the last refused replacement, "" when none
-	renewed  time.Time
-	reloaded string // what FreeSWITCH was told after the last install
+	mu          sync.Mutex
+	refused     string // why the last replacement was refused, "" when none
+	refusedDER  []byte // the refused leaf, so a poll does not count it again
+	restartNote string // a restart FreeSWITCH still needs, "" when none
 }
 
 // NewService builds a Service.
@@ -56,6 +62,12 @@ func NewService(opt ServiceOptions) *Service {
 	}
 	if opt.ExpiryWarnDays == 0 {
 		opt.ExpiryWarnDays = DefaultExpiryWarnDays
+	}
+	if opt.Debounce == 0 {
+		opt.Debounce = time.Second
+	}
+	if opt.Poll == 0 {
+		opt.Poll = time.Hour
 	}
 	return &Service{opt: opt, metrics: newMetrics(opt.Registerer)}
 }
@@ -188,8 +200,8 @@ func (s *Service) Warnings(ctx context.Context) ([]string, error) {
 	if s.refused != "" {
 		out = append(out, s.refused)
 	}
-	if s.reloaded != "" {
-		out = append(out, s.reloaded)
+	if s.restartNote != "" {
+		out = append(out, s.restartNote)
 	}
 	s.mu.Unlock()
 	slices.Sort(out)

@@ -116,3 +116,20 @@ func (s *Store) PutFederation(ctx context.Context, f *Federation) error {
 		return ev, nil
 	})
 }
+
+// CertificateRenewed records that the federation certificate files of
+// profile were replaced in its tls-cert-dir: a profile change with field
+// "tls_cert", from which the ESL planner sends `reloadcert` (or restarts
+// the profile, or reports that it must be restarted). first is the first
+// installation on this host: the profile was rendered without TLS until
+// now, so it is a binding change (tls, tls_port, tls_cert_dir) instead.
+func (s *Store) CertificateRenewed(ctx context.Context, profile string, first bool) error {
+	fields := StringList{"tls_cert"}
+	if first {
+		fields = StringList{"tls", "tls_port", "tls_cert_dir"}
+	}
+	return s.write(ctx, func(*gorm.DB) (*ChangeEvent, error) {
+		return &ChangeEvent{Kind: KindProfile, Op: OpUpdate, Name: profile, OldProfile: profile, NewProfile: profile,
+			OldEnabled: true, NewEnabled: true, Fields: fields}, nil
+	})
+}

@@ -194,3 +194,15 @@ func federationTLS(fed *federation.Service) func(context.Context) (xmlcurl.TLSSi
 		return xmlcurl.TLSSide{Profile: profile, Port: port, CertDir: dir}, ok, err
 	}
 }
+
+// federationChanged wakes the certificate watcher when the federation
+// settings changed (their directories to watch may have).
+func federationChanged(ev models.ChangeEvent, wake chan<- struct{}) {
+	if ev.Kind != "federation" && !ev.HasField("federation") {
+		return
+	}
+	select {
+	case wake <- struct{}{}:
+	default:
+	}
+}

@@ -127,6 +127,10 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 	// start, not when FreeSWITCH first asks for them.
 	auditC := rg.add("audit", restart)
 	checks[auditC.name] = auditC.check
+	// Renewed federation certificates are put in place by themselves.
+	fedC := rg.add("federation-certificates", restart)
+	fedChanged := make(chan struct{}, 1)
+	bus.Subscribe(func(ev models.ChangeEvent) { federationChanged(ev, fedChanged) })
 
 	var followC, listenC *component
 	var lastChange uint64
@@ -205,6 +209,7 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 		ready <- ln.Addr().String()
 	}
 
+	rg.start(backCtx, fedC, func(ctx context.Context) error { return fed.Watch(ctx, fedChanged) })
 	rg.start(backCtx, auditC, func(ctx context.Context) error {
 		if err := xc.Audit(ctx); err != nil {
 			return err
@@ -303,6 +308,9 @@ func eslReadiness(nodes []esl.NodeStatus) api.CheckResult {
 			problems = append(problems, fmt.Sprintf("%s: %s", n.Node, n.State))
 		case n.Pending > 0:
 			problems = append(problems, fmt.Sprintf("%s: %d commands pending", n.Node, n.Pending))
+		}
+		if len(n.RestartNeeded) > 0 {
+			problems = append(problems, fmt.Sprintf("%s: restart needed for profiles %s (replaced TLS certificate, no reloadcert)", n.Node, strings.Join(n.RestartNeeded, ", ")))
 		}
 	}
 	if len(problems) > 0 {

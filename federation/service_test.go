@@ -1,0 +1,50 @@
+package federation
+
+import (
+	"context"
+	"crypto/x509"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fsplane/fsplane/federation/fedtest"
+	"github.com/fsplane/fsplane/models/modelstest"
+)
+
+// TestExpiryWarning: a certificate in place that expires within
+// ExpiryWarnDays is a warning on /readyz; TLS is offered to xml-curl only
+// once its files are in place.
+func TestExpiryWarning(t *testing.T) {
+	ctx := context.Background()
+	store := modelstest.Open(t, "sqlite", modelstest.Options{})
+	p := fedtest.NewPKI(t)
+	cert, key := p.Files("soon", fedtest.Leaf{Names: []string{"sip.good.test"}, NotAfter: time.Now().Add(5*24*time.Hour + time.Hour)})
+	dir := filepath.Join(t.TempDir(), "tls")
+	svc := NewService(ServiceOptions{Store: store, TLSDir: dir, Roots: func() *x509.CertPool { return p.Pool }, ExpiryWarnDays: 7})
+	set := Settings{Enabled: true, Domain: "good.test", FQDN: "sip.good.test", CertFile: cert, KeyFile: key, Profile: "federation"}
+	set.Normalize()
+	if err := store.PutFederation(ctx, set.ToModel(0)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, ok, err := svc.TLS(ctx); ok || err != nil {
+		t.Fatalf("TLS offered before the files are in place (err %v)", err)
+	}
+	if st, detail := svc.Readiness(ctx); st != "degraded" || !strings.Contains(detail, "no certificate is in place") {
+		t.Errorf("%s %q", st, detail)
+	}
+	if err := svc.Apply(set); err != nil {
+		t.Fatal(err)
+	}
+	profile, port, tlsDir, ok, err := svc.TLS(ctx)
+	if !ok || err != nil || profile != "federation" || port != DefaultPort || tlsDir != dir {
+		t.Errorf("TLS: %q %d %q %v %v", profile, port, tlsDir, ok, err)
+	}
+	if st, detail := svc.Readiness(ctx); st != "degraded" || !strings.Contains(detail, "the federation certificate expires in 5 days") {
+		t.Errorf("%s %q", st, detail)
+	}
+	svc.opt.ExpiryWarnDays = 3
+	if st, detail := svc.Readiness(ctx); st != "ok" {
+		t.Errorf("%s %q", st, detail)
+	}
+}
