@@ -87,6 +87,10 @@ type Checker struct {
 	// OneOff: the settings come from flags, not from a stored
 	// configuration, so there is no binding to check.
 	OneOff bool
+	// ProfileIP is the sip-ip of the federation profile as stored ("" when
+	// unknown): FreeSWITCH listens there, so the bind address must be it
+	// (or the profile must listen on every address).
+	ProfileIP string
 }
 
 // Run runs the six checks on s (normalised first) and returns them in
@@ -361,6 +365,10 @@ func (c *Checker) bound(s Settings) Check {
 	if !slices.Contains(local, a) {
 		return fail(ch, fmt.Sprintf("%s is not an address of this host (it has %s)", a, joinAddrs(local)),
 			"Set bind_address to one of this host's addresses.")
+	}
+	if pip, err := netip.ParseAddr(strings.Trim(c.ProfileIP, "[]")); err == nil && !pip.IsUnspecified() && pip != a {
+		return fail(ch, fmt.Sprintf("profile %s listens on %s, not on the bind address %s", s.Profile, pip, a),
+			"Set the profile's sip_ip to "+a.String()+", or bind_address to "+pip.String()+".")
 	}
 	return pass(ch, fmt.Sprintf("enabled, profile %s bound to %s", s.Profile, netip.AddrPortFrom(a, uint16(s.Port))))
 }

@@ -262,3 +262,14 @@ func TestSystemResolver(t *testing.T) {
 		t.Error("empty server")
 	}
 }
+
+func TestBoundProfileIP(t *testing.T) {
+	c := &Checker{LocalAddrs: func() ([]netip.Addr, error) { return []netip.Addr{netip.MustParseAddr("192.0.2.10")}, nil }}
+	s := Settings{Enabled: true, Profile: "federation", BindAddress: "192.0.2.10", Port: 5061}
+	for ip, want := range map[string]string{"": Pass, "::": Pass, "0.0.0.0": Pass, "192.0.2.10": Pass, "192.0.2.11": Fail} {
+		c.ProfileIP = ip
+		if got := c.bound(s); got.Status != want {
+			t.Errorf("profile sip-ip %q: %+v, want %s", ip, got, want)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package federation
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -123,7 +124,25 @@ func (s *Service) Check(ctx context.Context) (Report, error) {
 		return Report{}, err
 	}
 	c.OneOff = !configured
+	if c.ProfileIP, err = s.profileIP(ctx, set.Profile); err != nil {
+		return Report{}, err
+	}
 	return c.Run(ctx, set), nil
+}
+
+// profileIP is the stored sip-ip of profile, "" when there is none.
+func (s *Service) profileIP(ctx context.Context, profile string) (string, error) {
+	if profile == "" {
+		return "", nil
+	}
+	p, err := s.opt.Store.ProfileByName(ctx, profile)
+	if errors.Is(err, models.ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return p.BindIP, nil
 }
 
 // Apply checks the certificate of enabled settings and puts it in place,
