@@ -167,17 +167,30 @@ func (s *Service) Apply(set Settings) error {
 	return nil
 }
 
+// TLSSide is what xml-curl renders on the federation profile.
+type TLSSide struct {
+	Profile string
+	Port    int
+	Dir     string // tls-cert-dir
+	// ExtSIPIP is the public address when use_public_address is set.
+	ExtSIPIP string
+}
+
 // TLS is the TLS side of the federation profile for xml-curl: ok only
 // when federation is enabled and agent.pem and cafile.pem are in place.
-func (s *Service) TLS(ctx context.Context) (profile string, port int, dir string, ok bool, err error) {
+func (s *Service) TLS(ctx context.Context) (side TLSSide, ok bool, err error) {
 	set, _, configured, err := s.Settings(ctx)
 	if err != nil || !configured || !set.Enabled || set.Profile == "" {
-		return "", 0, "", false, err
+		return side, false, err
 	}
 	if Installed(s.opt.TLSDir) == nil {
-		return "", 0, "", false, nil
+		return side, false, nil
 	}
-	return set.Profile, set.Port, s.opt.TLSDir, true, nil
+	side = TLSSide{Profile: set.Profile, Port: set.Port, Dir: s.opt.TLSDir}
+	if set.UsePublicAddress {
+		side.ExtSIPIP = set.PublicAddress
+	}
+	return side, true, nil
 }
 
 // Warnings are what /readyz, the API and the console show: a TLS profile

@@ -27,7 +27,7 @@ func TestExpiryWarning(t *testing.T) {
 	if err := store.PutFederation(ctx, set.ToModel(0)); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, ok, err := svc.TLS(ctx); ok || err != nil {
+	if _, ok, err := svc.TLS(ctx); ok || err != nil {
 		t.Fatalf("TLS offered before the files are in place (err %v)", err)
 	}
 	if st, detail := svc.Readiness(ctx); st != "degraded" || !strings.Contains(detail, "no certificate is in place") {
@@ -36,9 +36,9 @@ func TestExpiryWarning(t *testing.T) {
 	if err := svc.Apply(set); err != nil {
 		t.Fatal(err)
 	}
-	profile, port, tlsDir, ok, err := svc.TLS(ctx)
-	if !ok || err != nil || profile != "federation" || port != DefaultPort || tlsDir != dir {
-		t.Errorf("TLS: %q %d %q %v %v", profile, port, tlsDir, ok, err)
+	side, ok, err := svc.TLS(ctx)
+	if !ok || err != nil || side != (TLSSide{Profile: "federation", Port: DefaultPort, Dir: dir}) {
+		t.Errorf("TLS: %+v %v %v", side, ok, err)
 	}
 	if st, detail := svc.Readiness(ctx); st != "degraded" || !strings.Contains(detail, "the federation certificate expires in 5 days") {
 		t.Errorf("%s %q", st, detail)

@@ -29,7 +29,7 @@ func profileParams(t *testing.T, body, profile string) map[string]string {
 func TestFederationTLSSide(t *testing.T) {
 	var inPlace atomic.Bool
 	f := newFixture(t, "sqlite", Options{FederationTLS: func(context.Context) (TLSSide, bool, error) {
-		return TLSSide{Profile: "lab", Port: 5061, CertDir: "/var/lib/fsplane/federation-tls"}, inPlace.Load(), nil
+		return TLSSide{Profile: "lab", Port: 5061, CertDir: "/var/lib/fsplane/federation-tls", ExtSIPIP: "203.0.113.5"}, inPlace.Load(), nil
 	}})
 	seed(t, f.s)
 
@@ -45,7 +45,7 @@ func TestFederationTLSSide(t *testing.T) {
 	f.h.OnChange(models.ChangeEvent{Kind: models.KindProfile, Op: models.OpUpdate, Name: "lab"})
 	_, body = f.post(t, configReq("sofia.conf"))
 	lab = profileParams(t, body, "lab")
-	if lab["tls"] != "true" || lab["tls-sip-port"] != "5061" || lab["tls-cert-dir"] != "/var/lib/fsplane/federation-tls" {
+	if lab["tls"] != "true" || lab["tls-sip-port"] != "5061" || lab["tls-cert-dir"] != "/var/lib/fsplane/federation-tls" || lab["ext-sip-ip"] != "203.0.113.5" {
 		t.Errorf("lab with federation: %v", lab)
 	}
 	if got := profileParams(t, body, "internal"); got["tls"] != internal["tls"] || got["tls-cert-dir"] != internal["tls-cert-dir"] {

@@ -50,6 +50,9 @@ func (h *Handler) renderSofia(ctx context.Context) ([]byte, error) {
 			settings.set("tls", "true")
 			settings.set("tls-sip-port", strconv.Itoa(fed.Port))
 			settings.set("tls-cert-dir", fed.CertDir)
+			if a, err := names.ParseAddr(fed.ExtSIPIP); err == nil {
+				settings.set("ext-sip-ip", a.String())
+			}
 		}
 		pe := list.CreateElement("profile")
 		pe.CreateAttr("name", p.Name)
@@ -74,6 +77,9 @@ type TLSSide struct {
 	Profile string
 	Port    int
 	CertDir string
+	// ExtSIPIP, when set, is the public address behind NAT (federation's
+	// use_public_address): it replaces the profile's ext-sip-ip.
+	ExtSIPIP string
 }
 
 // set replaces the value of name, or adds it; the caller checked value.

@@ -206,8 +206,8 @@ func (a *app) federationService(s *models.Store, reg prometheus.Registerer) *fed
 // federationTLS adapts the service to xml-curl.
 func federationTLS(fed *federation.Service) func(context.Context) (xmlcurl.TLSSide, bool, error) {
 	return func(ctx context.Context) (xmlcurl.TLSSide, bool, error) {
-		profile, port, dir, ok, err := fed.TLS(ctx)
-		return xmlcurl.TLSSide{Profile: profile, Port: port, CertDir: dir}, ok, err
+		side, ok, err := fed.TLS(ctx)
+		return xmlcurl.TLSSide{Profile: side.Profile, Port: side.Port, CertDir: side.Dir, ExtSIPIP: side.ExtSIPIP}, ok, err
 	}
 }
 
