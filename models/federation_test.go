@@ -1,0 +1,74 @@
+package models_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/fsplane/fsplane/models"
+	"github.com/fsplane/fsplane/models/modelstest"
+)
+
+// TestPutFederation: one row, optimistic versions, a profile change event
+// naming the TLS fields when the rendering may differ, none for no change.
+func TestPutFederation(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, backend string) {
+		var mu sync.Mutex
+		var evs []models.ChangeEvent
+		s := modelstest.Open(t, backend, modelstest.Options{OnCommit: func(ev models.ChangeEvent) {
+			mu.Lock()
+			evs = append(evs, ev)
+			mu.Unlock()
+		}})
+		last := func() models.ChangeEvent {
+			mu.Lock()
+			defer mu.Unlock()
+			return evs[len(evs)-1]
+		}
+		ctx := context.Background()
+		if _, err := s.Federation(ctx); !errors.Is(err, models.ErrNotFound) {
+			t.Fatalf("empty: %v", err)
+		}
+		f := &models.Federation{Enabled: true, Domain: "good.test", FQDN: "sip.good.test", CertFile: "/c.pem",
+			Profile: "internal", Port: 5061, Mode: "open", Routes: "[]"}
+		if err := s.PutFederation(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+		if f.Version != 1 {
+			t.Errorf("version %d", f.Version)
+		}
+		if ev := last(); ev.Kind != models.KindProfile || ev.Name != "internal" || !slices.Contains(ev.Fields, "tls_cert_dir") {
+			t.Errorf("create event %+v", ev)
+		}
+		got, err := s.Federation(ctx)
+		if err != nil || got.FQDN != "sip.good.test" || got.Version != 1 || !got.Enabled {
+			t.Fatalf("%+v %v", got, err)
+		}
+		n := len(evs)
+		same := *got
+		if err := s.PutFederation(ctx, &same); err != nil || len(evs) != n {
+			t.Errorf("no change: err %v, %d new events", err, len(evs)-n)
+		}
+		got.Domain = "other.test"
+		if err := s.PutFederation(ctx, got); err != nil || got.Version != 2 {
+			t.Fatalf("update: %v, version %d", err, got.Version)
+		}
+		if ev := last(); slices.Contains(ev.Fields, "tls") || !slices.Contains(ev.Fields, "federation") {
+			t.Errorf("a domain change is no binding change: %+v", ev)
+		}
+		stale := *got
+		stale.Version = 1
+		stale.Domain = "third.test"
+		if err := s.PutFederation(ctx, &stale); !errors.Is(err, models.ErrConflict) {
+			t.Errorf("stale version: %v", err)
+		}
+		if err := s.CertificateRenewed(ctx, "internal", false); err != nil {
+			t.Fatal(err)
+		}
+		if ev := last(); !slices.Equal(ev.Fields, models.StringList{"tls_cert"}) || ev.Name != "internal" {
+			t.Errorf("renewal event %+v", ev)
+		}
+	})
+}
