@@ -174,6 +174,9 @@ type TLSSide struct {
 	Dir     string // tls-cert-dir
 	// ExtSIPIP is the public address when use_public_address is set.
 	ExtSIPIP string
+	Domain   string
+	// Routes are rendered as gateways in direct mode.
+	Routes []Route
 }
 
 // TLS is the TLS side of the federation profile for xml-curl: ok only
@@ -186,7 +189,10 @@ func (s *Service) TLS(ctx context.Context) (side TLSSide, ok bool, err error) {
 	if Installed(s.opt.TLSDir) == nil {
 		return side, false, nil
 	}
-	side = TLSSide{Profile: set.Profile, Port: set.Port, Dir: s.opt.TLSDir}
+	side = TLSSide{Profile: set.Profile, Port: set.Port, Dir: s.opt.TLSDir, Domain: set.Domain}
+	if set.Mode == ModeDirect {
+		side.Routes = set.Routes
+	}
 	if set.UsePublicAddress {
 		side.ExtSIPIP = set.PublicAddress
 	}

@@ -37,7 +37,7 @@ func TestExpiryWarning(t *testing.T) {
 		t.Fatal(err)
 	}
 	side, ok, err := svc.TLS(ctx)
-	if !ok || err != nil || side != (TLSSide{Profile: "federation", Port: DefaultPort, Dir: dir}) {
+	if !ok || err != nil || side.Profile != "federation" || side.Port != DefaultPort || side.Dir != dir || side.Routes != nil {
 		t.Errorf("TLS: %+v %v %v", side, ok, err)
 	}
 	if st, detail := svc.Readiness(ctx); st != "degraded" || !strings.Contains(detail, "the federation certificate expires in 5 days") {

@@ -3,6 +3,7 @@ package xmlcurl
 import (
 	"context"
 	"regexp"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -29,7 +30,8 @@ func profileParams(t *testing.T, body, profile string) map[string]string {
 func TestFederationTLSSide(t *testing.T) {
 	var inPlace atomic.Bool
 	f := newFixture(t, "sqlite", Options{FederationTLS: func(context.Context) (TLSSide, bool, error) {
-		return TLSSide{Profile: "lab", Port: 5061, CertDir: "/var/lib/fsplane/federation-tls", ExtSIPIP: "203.0.113.5"}, inPlace.Load(), nil
+		return TLSSide{Profile: "lab", Port: 5061, CertDir: "/var/lib/fsplane/federation-tls", ExtSIPIP: "203.0.113.5",
+			Domain: "good.test", Routes: []FederationRoute{{Domain: "peer.example", FQDN: "sip.peer.example", Port: 5061}}}, inPlace.Load(), nil
 	}})
 	seed(t, f.s)
 
@@ -39,6 +41,9 @@ func TestFederationTLSSide(t *testing.T) {
 		t.Errorf("files not in place, yet lab renders TLS: %v", lab)
 	}
 	internal := profileParams(t, body, "internal")
+	if _, gws := f.post(t, gatewaysReq("lab", "fs1")); strings.Contains(gws, "federation-") {
+		t.Errorf("route gateway before the TLS side is rendered:\n%s", gws)
+	}
 
 	inPlace.Store(true)
 	// What PutFederation commits: a profile change of the federation profile.
@@ -50,5 +55,15 @@ func TestFederationTLSSide(t *testing.T) {
 	}
 	if got := profileParams(t, body, "internal"); got["tls"] != internal["tls"] || got["tls-cert-dir"] != internal["tls-cert-dir"] {
 		t.Errorf("internal changed: %v, was %v", got, internal)
+	}
+	// Direct federation's route: a TLS gateway on the federation profile only.
+	_, gws := f.post(t, gatewaysReq("lab", "fs1"))
+	want := `<gateway name="federation-peer.example"><param name="register" value="false"/><param name="proxy" value="sip.peer.example:5061"/>` +
+		`<param name="register-transport" value="tls"/><param name="realm" value="peer.example"/><param name="from-domain" value="good.test"/></gateway>`
+	if !strings.Contains(strings.Join(strings.Fields(gws), ""), strings.ReplaceAll(want, " ", "")) {
+		t.Errorf("route gateway missing:\n%s", gws)
+	}
+	if _, gws := f.post(t, gatewaysReq("internal", "fs1")); strings.Contains(gws, "federation-") {
+		t.Errorf("route gateway on another profile:\n%s", gws)
 	}
 }

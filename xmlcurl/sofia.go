@@ -80,7 +80,21 @@ type TLSSide struct {
 	// ExtSIPIP, when set, is the public address behind NAT (federation's
 	// use_public_address): it replaces the profile's ext-sip-ip.
 	ExtSIPIP string
+	// Domain is the federation domain (the From domain of the routes).
+	Domain string
+	// Routes are direct federation's peers: each becomes a gateway
+	// "federation-<domain>" on the profile, over TLS to FQDN:Port.
+	Routes []FederationRoute
 }
+
+// FederationRoute is one direct-federation peer.
+type FederationRoute struct {
+	Domain, FQDN string
+	Port         int
+}
+
+// RouteGateway is the gateway name of a direct-federation route.
+func RouteGateway(domain string) string { return "federation-" + domain }
 
 // set replaces the value of name, or adds it; the caller checked value.
 func (p *params) set(name, value string) {

@@ -207,7 +207,11 @@ func (a *app) federationService(s *models.Store, reg prometheus.Registerer) *fed
 func federationTLS(fed *federation.Service) func(context.Context) (xmlcurl.TLSSide, bool, error) {
 	return func(ctx context.Context) (xmlcurl.TLSSide, bool, error) {
 		side, ok, err := fed.TLS(ctx)
-		return xmlcurl.TLSSide{Profile: side.Profile, Port: side.Port, CertDir: side.Dir, ExtSIPIP: side.ExtSIPIP}, ok, err
+		out := xmlcurl.TLSSide{Profile: side.Profile, Port: side.Port, CertDir: side.Dir, ExtSIPIP: side.ExtSIPIP, Domain: side.Domain}
+		for _, r := range side.Routes {
+			out.Routes = append(out.Routes, xmlcurl.FederationRoute{Domain: r.Domain, FQDN: r.FQDN, Port: r.Port})
+		}
+		return out, ok, err
 	}
 }
 
