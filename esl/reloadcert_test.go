@@ -7,6 +7,7 @@ import (
 
 	"github.com/fsplane/fsplane/esl"
 	"github.com/fsplane/fsplane/esl/esltest"
+	"github.com/fsplane/fsplane/models"
 )
 
 // Replaced certificate files (field tls_cert): `reloadcert` where
@@ -66,5 +67,32 @@ func TestCertificateRenewal(t *testing.T) {
 				})
 			}
 		})
+	}
+}
+
+// A direct-federation route that changed: its gateway is killed, and the
+// profile rescanned to add it again.
+func TestFederationRouteChanged(t *testing.T) {
+	w := newWorld(t, "sqlite")
+	srv := runbookServer(t, esltest.Options{})
+	m, _ := w.run(fast(w, srv.Addr()))
+	synced(t, srv)
+	f := &models.Federation{Enabled: true, Domain: "good.test", FQDN: "sip.good.test", CertFile: "/c.pem", Profile: "internal",
+		Port: 5061, Mode: "direct", Routes: `[{"domain":"peer.example","fqdn":"sip.peer.example","port":5061}]`}
+	if err := w.store.PutFederation(w.ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	f.Routes = `[{"domain":"peer.example","fqdn":"sip2.peer.example","port":5061}]`
+	if err := w.store.PutFederation(w.ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	w.barrier()
+	waitCmd(t, srv, "api reloadacl", 2)
+	waitFor(t, "nothing owed", func() bool { return nodeStatus(m, srv.Addr()).Pending == 0 })
+	if n := srv.Count("api sofia profile internal killgw federation-peer.example"); n != 1 {
+		t.Errorf("%d killgw of the changed route: %q", n, srv.Commands())
+	}
+	if n := srv.Count("api sofia profile internal rescan"); n < 2 {
+		t.Errorf("no rescan after the change: %q", srv.Commands())
 	}
 }

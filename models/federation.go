@@ -2,6 +2,9 @@ package models
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -113,8 +116,57 @@ func (s *Store) PutFederation(ctx context.Context, f *Federation) error {
 			// No profile named yet: nothing FreeSWITCH renders changed.
 			ev.Kind = "federation"
 		}
+		// A route gateway that is no longer rendered as it was must be
+		// killed (a rescan only adds gateways): one gateway delete each, in
+		// the same transaction, which the ESL planner turns into killgw.
+		for _, name := range goneRoutes(&old, f) {
+			gone := ChangeEvent{At: now, Actor: ActorFrom(ctx).Name, Kind: KindTrunk, Op: OpDelete, Name: name,
+				OldProfile: old.Profile, OldEnabled: true, Fields: StringList{"federation"}}
+			if err := tx.Create(&gone).Error; err != nil {
+				return nil, fmt.Errorf("models: append change event: %w", err)
+			}
+		}
 		return ev, nil
 	})
+}
+
+// FederationRouteGateway is the sofia gateway a direct-federation route
+// to a peer domain is rendered as.
+func FederationRouteGateway(domain string) string { return "federation-" + domain }
+
+type federationRoute struct {
+	Domain string `json:"domain"`
+	FQDN   string `json:"fqdn"`
+	Port   int    `json:"port"`
+}
+
+// renderedRoutes are the route gateways of f as xml-curl renders them
+// (only for an enabled, direct federation), by gateway name.
+func renderedRoutes(f *Federation) map[string]string {
+	out := map[string]string{}
+	if !f.Enabled || f.Mode != "direct" || f.Profile == "" {
+		return out
+	}
+	var rs []federationRoute
+	_ = json.Unmarshal([]byte(f.Routes), &rs) // the caller validated it; unreadable means none
+	for _, r := range rs {
+		out[FederationRouteGateway(r.Domain)] = fmt.Sprintf("%s %s:%d", f.Profile, r.FQDN, r.Port)
+	}
+	return out
+}
+
+// goneRoutes are the gateways old rendered that f renders differently or
+// not at all, sorted.
+func goneRoutes(old, f *Federation) []string {
+	now := renderedRoutes(f)
+	var out []string
+	for name, was := range renderedRoutes(old) {
+		if now[name] != was {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // CertificateRenewed records that the federation certificate files of

@@ -72,3 +72,47 @@ func TestPutFederation(t *testing.T) {
 		}
 	})
 }
+
+// TestFederationRoutesGone: a route rendered before and changed, removed,
+// or no longer rendered (disabled) gets a gateway delete in the change log.
+func TestFederationRoutesGone(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, backend string) {
+		s := modelstest.Open(t, backend, modelstest.Options{})
+		ctx := context.Background()
+		f := &models.Federation{Enabled: true, Domain: "good.test", FQDN: "sip.good.test", CertFile: "/c.pem", Profile: "internal",
+			Port: 5061, Mode: "direct", Routes: `[{"domain":"a.example","fqdn":"sip.a.example","port":5061},{"domain":"b.example","fqdn":"sip.b.example","port":5061},{"domain":"c.example","fqdn":"sip.c.example","port":5061}]`}
+		if err := s.PutFederation(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+		from, _ := s.LastChangeID(ctx)
+		deletes := func() []string {
+			evs, err := s.ChangesSince(ctx, from, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for _, ev := range evs {
+				if ev.Kind == models.KindTrunk && ev.Op == models.OpDelete && ev.OldProfile == "internal" && ev.OldEnabled {
+					out = append(out, ev.Name)
+				}
+			}
+			from, _ = s.LastChangeID(ctx)
+			return out
+		}
+		// a kept, b moved to another port, c removed.
+		f.Routes = `[{"domain":"a.example","fqdn":"sip.a.example","port":5061},{"domain":"b.example","fqdn":"sip.b.example","port":5062}]`
+		if err := s.PutFederation(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+		if got := deletes(); !slices.Equal(got, []string{"federation-b.example", "federation-c.example"}) {
+			t.Errorf("gateway deletes %q", got)
+		}
+		f.Enabled = false
+		if err := s.PutFederation(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+		if got := deletes(); !slices.Equal(got, []string{"federation-a.example", "federation-b.example"}) {
+			t.Errorf("after disabling: %q", got)
+		}
+	})
+}

@@ -94,7 +94,7 @@ type FederationRoute struct {
 }
 
 // RouteGateway is the gateway name of a direct-federation route.
-func RouteGateway(domain string) string { return "federation-" + domain }
+func RouteGateway(domain string) string { return models.FederationRouteGateway(domain) }
 
 // set replaces the value of name, or adds it; the caller checked value.
 func (p *params) set(name, value string) {
