@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/fsplane/fsplane/esl"
 	"github.com/fsplane/fsplane/models"
 )
 
@@ -47,10 +48,19 @@ type Service struct {
 	opt     ServiceOptions
 	metrics *metrics
 
-	mu          sync.Mutex
-	refused     string // why the last replacement was refused, "" when none
-	refusedDER  []byte // the refused leaf, so a poll does not count it again
-	restartNote string // a restart FreeSWITCH still needs, "" when none
+	mu         sync.Mutex
+	refused    string // why the last replacement was refused, "" when none
+	refusedDER []byte // the refused leaf, so a poll does not count it again
+	nodes      func() []esl.NodeStatus
+}
+
+// UseESL lets Warnings name the FreeSWITCH nodes that must restart a
+// profile to read a replaced certificate (no reloadcert, restarts not
+// allowed).
+func (s *Service) UseESL(nodes func() []esl.NodeStatus) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nodes = nodes
 }
 
 // NewService builds a Service.
@@ -238,10 +248,15 @@ func (s *Service) Warnings(ctx context.Context) ([]string, error) {
 	if s.refused != "" {
 		out = append(out, s.refused)
 	}
-	if s.restartNote != "" {
-		out = append(out, s.restartNote)
-	}
+	nodes := s.nodes
 	s.mu.Unlock()
+	if nodes != nil {
+		for _, n := range nodes() {
+			for _, p := range n.RestartNeeded {
+				out = append(out, fmt.Sprintf("FreeSWITCH %s reads the renewed certificate only after `sofia profile %s restart` (no reloadcert; restarts are not allowed)", n.Node, p))
+			}
+		}
+	}
 	slices.Sort(out)
 	return out, nil
 }

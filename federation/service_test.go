@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fsplane/fsplane/esl"
 	"github.com/fsplane/fsplane/federation/fedtest"
 	"github.com/fsplane/fsplane/models/modelstest"
 )
@@ -46,5 +47,20 @@ func TestExpiryWarning(t *testing.T) {
 	svc.opt.ExpiryWarnDays = 3
 	if st, detail := svc.Readiness(ctx); st != "ok" {
 		t.Errorf("%s %q", st, detail)
+	}
+}
+
+func TestWarningsRestartNeeded(t *testing.T) {
+	store := modelstest.Open(t, "sqlite", modelstest.Options{})
+	svc := NewService(ServiceOptions{Store: store, TLSDir: t.TempDir()})
+	svc.UseESL(func() []esl.NodeStatus {
+		return []esl.NodeStatus{{Node: "127.0.0.1:8021", RestartNeeded: []string{"federation"}}, {Node: "127.0.0.2:8021"}}
+	})
+	ws, err := svc.Warnings(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ws) != 1 || !strings.Contains(ws[0], "FreeSWITCH 127.0.0.1:8021 reads the renewed certificate only after `sofia profile federation restart`") {
+		t.Errorf("warnings %q", ws)
 	}
 }

@@ -37,6 +37,9 @@ func (s *Service) Sync(ctx context.Context) (installed bool, err error) {
 		current = nil // agent.pem without cafile.pem: not in place
 	}
 	src, _ := LoadCertificate(set.CertFile, set.KeyFile)
+	if current != nil {
+		s.metrics.expiry.Set(float64(current.Leaf.NotAfter.Unix()))
+	}
 	if src != nil && current != nil && src.Leaf.Equal(current.Leaf) && bytes.Equal(src.KeyPEM, current.KeyPEM) {
 		s.setRefused("", nil)
 		return false, nil

@@ -158,6 +158,7 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 			return err
 		}
 		bus.Subscribe(m.OnChange)
+		fed.UseESL(m.Nodes)
 		eslView = m
 		eslC = rg.add("esl", endProcess)
 		checks[eslC.name] = eslC.check
