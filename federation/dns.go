@@ -23,10 +23,10 @@ type Resolver struct {
 func SystemResolver() (Resolver, []string, error) {
 	cc, err := dns.ClientConfigFromFile("/etc/resolv.conf")
 	if err != nil {
-		return Resolver{}, nil, fmt.Errorf("system resolver: %w", err)
+		return Resolver{}, nil, fmt.Errorf("system resolver: %w (give a resolver HOST:PORT)", err)
 	}
 	if len(cc.Servers) == 0 {
-		return Resolver{}, nil, errors.New("system resolver: no nameserver in /etc/resolv.conf")
+		return Resolver{}, nil, errors.New("system resolver: no nameserver in /etc/resolv.conf (give a resolver HOST:PORT)")
 	}
 	return Resolver{Server: net.JoinHostPort(cc.Servers[0], cc.Port)}, cc.Search, nil
 }

@@ -132,25 +132,11 @@ func (a *app) federationCheck(cmd *cobra.Command, f federationFlags) error {
 // federationChecker builds a Checker from the resolver (flag, else
 // setting, else the system's) and the private CA file.
 func (a *app) federationChecker(resolver, caFile string) (*federation.Checker, error) {
-	c := &federation.Checker{ExpiryWarnDays: a.cfg.FederationExpiryWarnDays}
 	if resolver == "" {
 		resolver = a.cfg.FederationResolver
 	}
-	if resolver != "" {
-		c.Resolver = federation.Resolver{Server: resolver}
-	} else {
-		r, search, err := federation.SystemResolver()
-		if err != nil {
-			return nil, fmt.Errorf("%w (give --resolver HOST:PORT)", err)
-		}
-		c.Resolver, c.Search = r, search
-	}
-	roots, err := federation.Roots(caFile)
-	if err != nil {
-		return nil, err
-	}
-	c.Roots = roots
-	return c, nil
+	svc := federation.NewService(federation.ServiceOptions{Resolver: resolver, ExpiryWarnDays: a.cfg.FederationExpiryWarnDays})
+	return svc.Checker(caFile)
 }
 
 // storedFederation loads the stored settings and the sip-ip of their

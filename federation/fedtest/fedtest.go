@@ -12,6 +12,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"log/slog"
 	"math/big"
 	"net"
 	"os"
@@ -213,6 +214,8 @@ func (p *PKI) Files(name string, l Leaf) (certFile, keyFile string) {
 	return p.Write(name+".crt", PEMBlock("CERTIFICATE", der)), p.Write(name+".key", KeyPEM(p.t, k))
 }
 
+var quietSIP sync.Once
+
 // SIPTLS starts a sipgo server answering OPTIONS with 200 over TLS on
 // loopback with the given certificate, and returns its port.
 func SIPTLS(t *testing.T, certFile, keyFile string) int {
@@ -221,6 +224,9 @@ func SIPTLS(t *testing.T, certFile, keyFile string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// sipgo logs transport noise ("TCP ref went negative") to slog's
+	// default; set once, before any sipgo goroutine reads it.
+	quietSIP.Do(func() { sip.SetDefaultLogger(slog.New(slog.DiscardHandler)) })
 	ua, err := sipgo.NewUA()
 	if err != nil {
 		t.Fatal(err)
