@@ -294,12 +294,20 @@ func (c *Checker) reachable(ctx context.Context, s Settings, addrs []netip.Addr,
 	}
 	defer raw.Close()
 	_ = raw.SetDeadline(time.Now().Add(timeout))
-	conn := tls.Client(raw, &tls.Config{
+	cfg := &tls.Config{
 		ServerName: s.FQDN,
 		// The chain is the certificate check's job; here only identity
 		// with the configured certificate counts.
 		InsecureSkipVerify: true,
-	})
+	}
+	if cert != nil && cert.KeyPEM != nil && cert.KeyMatch == nil {
+		// Federation peers speak mutual TLS: offer the configured
+		// certificate as a peer would offer its own.
+		if kp, err := tls.X509KeyPair(cert.CertPEM, cert.KeyPEM); err == nil {
+			cfg.Certificates = []tls.Certificate{kp}
+		}
+	}
+	conn := tls.Client(raw, cfg)
 	if err := conn.HandshakeContext(ctx); err != nil {
 		return fail(ch, fmt.Sprintf("TCP to %s works, but the TLS handshake failed: %v", addr, err),
 			"Enable TLS on the federation profile (tls, tls-sip-port) with the configured certificate.")
