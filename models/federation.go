@@ -116,6 +116,15 @@ func (s *Store) PutFederation(ctx context.Context, f *Federation) error {
 			// No profile named yet: nothing FreeSWITCH renders changed.
 			ev.Kind = "federation"
 		}
+		if old.Enabled && old.Profile != "" && old.Profile != f.Profile {
+			// The profile that carried federation loses its TLS side.
+			moved := ChangeEvent{At: now, Actor: ActorFrom(ctx).Name, Kind: KindProfile, Op: OpUpdate, Name: old.Profile,
+				OldProfile: old.Profile, NewProfile: old.Profile, OldEnabled: true, NewEnabled: true,
+				Fields: StringList{"federation", "tls", "tls_port", "tls_cert_dir"}}
+			if err := tx.Create(&moved).Error; err != nil {
+				return nil, fmt.Errorf("models: append change event: %w", err)
+			}
+		}
 		// A route gateway that is no longer rendered as it was must be
 		// killed (a rescan only adds gateways): one gateway delete each, in
 		// the same transaction, which the ESL planner turns into killgw.

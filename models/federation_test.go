@@ -58,9 +58,24 @@ func TestPutFederation(t *testing.T) {
 		if ev := last(); slices.Contains(ev.Fields, "tls") || !slices.Contains(ev.Fields, "federation") {
 			t.Errorf("a domain change is no binding change: %+v", ev)
 		}
+		from, _ := s.LastChangeID(ctx)
+		got.Profile = "federation"
+		if err := s.PutFederation(ctx, got); err != nil {
+			t.Fatal(err)
+		}
+		evs2, _ := s.ChangesSince(ctx, from, 10)
+		var profiles []string
+		for _, ev := range evs2 {
+			if ev.Kind == models.KindProfile && slices.Contains(ev.Fields, "tls_cert_dir") {
+				profiles = append(profiles, ev.Name)
+			}
+		}
+		if slices.Sort(profiles); !slices.Equal(profiles, []string{"federation", "internal"}) {
+			t.Errorf("moving federation to another profile: binding changes of %q, want both", profiles)
+		}
 		stale := *got
-		stale.Version = 1
 		stale.Domain = "third.test"
+		stale.Version = got.Version - 1
 		if err := s.PutFederation(ctx, &stale); !errors.Is(err, models.ErrConflict) {
 			t.Errorf("stale version: %v", err)
 		}
