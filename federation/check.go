@@ -332,6 +332,15 @@ func (c *Checker) reachable(ctx context.Context, s Settings, addrs []netip.Addr,
 		return fail(ch, "sending SIP OPTIONS failed: "+err.Error(), "Check that the federation profile speaks SIP over TLS on this port.")
 	}
 	code, reason, err := readFinalResponse(bufio.NewReader(conn))
+	// crypto/tls reports the peer's alert only as text.
+	if err != nil && (strings.Contains(err.Error(), "tls: certificate required") || strings.Contains(err.Error(), "tls: bad certificate")) {
+		if len(cfg.Certificates) == 0 {
+			return fail(ch, fmt.Sprintf("%s requires a client certificate (mutual TLS): %v", addr, err),
+				"Give the key of the configured certificate (--key), so the check can present it as a federation peer does.")
+		}
+		return fail(ch, fmt.Sprintf("%s requires a client certificate (mutual TLS) and refused the configured one: %v", addr, err),
+			"Use a certificate that allows client authentication (extended key usage clientAuth) from a CA the peers trust.")
+	}
 	if err != nil {
 		return fail(ch, fmt.Sprintf("TLS to %s presents the configured certificate, but SIP OPTIONS got no answer: %v", addr, err),
 			"Check that the federation profile speaks SIP over TLS on this port and answers OPTIONS.")

@@ -273,3 +273,15 @@ func TestBoundProfileIP(t *testing.T) {
 		}
 	}
 }
+
+// TestReachableMutualTLS: a peer that demands a client certificate gets
+// the configured one; without the key the check says so.
+func TestReachableMutualTLS(t *testing.T) {
+	w := newWorld(t)
+	w.dns.Add(t, "sip.good.test. 60 IN A 127.0.0.1")
+	s := w.settings("good.test")
+	s.Port = fedtest.SIPMTLS(t, w.cert, w.key, w.pki.Pool)
+	expect(t, w.checker().Run(context.Background(), s), IDReachable, Pass, "OPTIONS answered 200")
+	s.KeyFile = ""
+	expect(t, w.checker().Run(context.Background(), s), IDReachable, Fail, "requires a client certificate")
+}

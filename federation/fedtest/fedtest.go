@@ -195,7 +195,8 @@ func (p *PKI) Issue(l Leaf) ([]byte, crypto.Signer) {
 		NotBefore:    l.NotBefore,
 		NotAfter:     l.NotAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		// Both, as federation certificates serve mutual TLS.
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
 	parent, signer := p.root, p.rootKey
 	if l.SelfSigned {
@@ -219,6 +220,12 @@ var quietSIP sync.Once
 // SIPTLS starts a sipgo server answering OPTIONS with 200 over TLS on
 // loopback with the given certificate, and returns its port.
 func SIPTLS(t *testing.T, certFile, keyFile string) int {
+	return SIPMTLS(t, certFile, keyFile, nil)
+}
+
+// SIPMTLS is SIPTLS requiring a client certificate from clientRoots (nil:
+// none required), as federation peers do.
+func SIPMTLS(t *testing.T, certFile, keyFile string, clientRoots *x509.CertPool) int {
 	t.Helper()
 	kp, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
@@ -238,7 +245,11 @@ func SIPTLS(t *testing.T, certFile, keyFile string) int {
 	srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
 	})
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{kp}})
+	cfg := &tls.Config{Certificates: []tls.Certificate{kp}}
+	if clientRoots != nil {
+		cfg.ClientAuth, cfg.ClientCAs = tls.RequireAndVerifyClientCert, clientRoots
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
