@@ -91,7 +91,7 @@ func (s *server) putFederation(c echo.Context) error {
 		return about(err, "federation settings")
 	}
 	set := in.Settings
-	set.Normalize()
+	set.Defaults()
 	fe := fieldErrors(set.FieldErrors())
 	if set.Profile != "" && fe["profile"] == "" {
 		if _, err := s.store.ProfileByName(ctx, set.Profile); errors.Is(err, models.ErrNotFound) {

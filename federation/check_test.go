@@ -285,3 +285,36 @@ func TestReachableMutualTLS(t *testing.T) {
 	s.KeyFile = ""
 	expect(t, w.checker().Run(context.Background(), s), IDReachable, Fail, "requires a client certificate")
 }
+
+func TestSettingsFieldErrors(t *testing.T) {
+	s := Settings{Enabled: true, Domain: "Good.Test", FQDN: "sip.good.test.", CertFile: "rel.pem", Profile: "federation",
+		Mode: ModeDirect, BindAddress: "sip.good.test", UsePublicAddress: true,
+		Routes: []Route{{Domain: "peer.example", FQDN: "sip.peer.example"}, {Domain: "peer.example", FQDN: "x..y"}}}
+	s.Defaults()
+	got := s.FieldErrors()
+	for field, want := range map[string]string{
+		"domain":           `"Good.Test" is not in normal form: write good.test`,
+		"fqdn":             `"sip.good.test." is not in normal form: write sip.good.test`,
+		"cert_file":        "must be an absolute path",
+		"bind_address":     "is not an IP address",
+		"public_address":   "required with use_public_address",
+		"routes[1].domain": "has two routes",
+		"routes[1].fqdn":   "empty or over-long label",
+		"routes[0].domain": "",
+		"profile":          "",
+		"mode":             "",
+	} {
+		if want == "" {
+			if got[field] != "" {
+				t.Errorf("%s: unexpected %q", field, got[field])
+			}
+			continue
+		}
+		if !strings.Contains(got[field], want) {
+			t.Errorf("%s: %q, want %q", field, got[field], want)
+		}
+	}
+	if s.Validate() == nil || s.Routes[0].Port != DefaultPort {
+		t.Errorf("validate %v, route port %d", s.Validate(), s.Routes[0].Port)
+	}
+}

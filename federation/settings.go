@@ -1,6 +1,7 @@
 package federation
 
 import (
+	"fmt"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -58,22 +59,35 @@ type Settings struct {
 // trailing dot.
 func normName(s string) string { return strings.ToLower(strings.TrimSuffix(s, ".")) }
 
-// Normalize fills defaults and puts names in their stored form.
-func (s *Settings) Normalize() {
-	s.Domain = normName(s.Domain)
-	s.FQDN = normName(s.FQDN)
+// Defaults fills what was left out: port 5061, mode open, routes' ports.
+func (s *Settings) Defaults() {
 	if s.Port == 0 {
 		s.Port = DefaultPort
 	}
 	if s.Mode == "" {
 		s.Mode = ModeOpen
 	}
+	if s.Routes == nil {
+		s.Routes = []Route{}
+	}
 	for i := range s.Routes {
-		s.Routes[i].Domain = normName(s.Routes[i].Domain)
-		s.Routes[i].FQDN = normName(s.Routes[i].FQDN)
 		if s.Routes[i].Port == 0 {
 			s.Routes[i].Port = DefaultPort
 		}
+	}
+}
+
+// Normalize is Defaults, and names compared as DNS compares them: lower
+// case, without the trailing dot of an absolute name. The check uses it
+// on what it is handed; stored settings must already be in this form
+// (FieldErrors refuses others).
+func (s *Settings) Normalize() {
+	s.Defaults()
+	s.Domain = normName(s.Domain)
+	s.FQDN = normName(s.FQDN)
+	for i := range s.Routes {
+		s.Routes[i].Domain = normName(s.Routes[i].Domain)
+		s.Routes[i].FQDN = normName(s.Routes[i].FQDN)
 	}
 }
 
@@ -101,19 +115,26 @@ func (s *Settings) FieldErrors() map[string]string {
 	out := map[string]string{}
 	var errs []string
 	add := func(field string, err error) { errs = append(errs, field+": "+err.Error()) }
-	name := func(field, v string, required bool) {
+	// name checks a DNS name; missing, when set, is why it may not be empty.
+	name := func(field, v, missing string) {
 		if v == "" {
-			if required {
-				errs = append(errs, field+": required when federation is enabled")
+			if missing != "" {
+				errs = append(errs, field+": "+missing)
 			}
 			return
 		}
 		if err := names.DNSName(v); err != nil {
 			add(field, err)
+		} else if n := normName(v); n != v {
+			errs = append(errs, fmt.Sprintf("%s: %q is not in normal form: write %s", field, v, n))
 		}
 	}
-	name("domain", s.Domain, s.Enabled)
-	name("fqdn", s.FQDN, s.Enabled)
+	enabledNeeds := ""
+	if s.Enabled {
+		enabledNeeds = "required when federation is enabled"
+	}
+	name("domain", s.Domain, enabledNeeds)
+	name("fqdn", s.FQDN, enabledNeeds)
 	if s.Enabled && s.CertFile == "" {
 		errs = append(errs, "cert_file: required when federation is enabled")
 	}
@@ -153,15 +174,12 @@ func (s *Settings) FieldErrors() map[string]string {
 	seen := map[string]bool{}
 	for i, r := range s.Routes {
 		f := "routes[" + strconv.Itoa(i) + "]"
-		if err := names.DNSName(r.Domain); err != nil {
-			add(f+".domain", err)
-		} else if seen[r.Domain] {
+		name(f+".domain", r.Domain, "required")
+		if seen[r.Domain] {
 			errs = append(errs, f+".domain: "+r.Domain+" has two routes")
 		}
 		seen[r.Domain] = true
-		if err := names.DNSName(r.FQDN); err != nil {
-			add(f+".fqdn", err)
-		}
+		name(f+".fqdn", r.FQDN, "required")
 		if r.Port < 1 || r.Port > 65535 {
 			errs = append(errs, f+".port: out of range 1-65535")
 		}

@@ -328,7 +328,7 @@ fsplane serve then renders TLS on the profile.`,
 					cur.Routes = append(cur.Routes, rt)
 				}
 			}
-			cur.Normalize()
+			cur.Defaults()
 			if err := cur.Validate(); err != nil {
 				return err
 			}
