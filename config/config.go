@@ -100,18 +100,17 @@ type Config struct {
 // Default returns the settings with nothing configured.
 func Default() Config {
 	return Config{
-		Listen:                   ":8001",
-		DataDir:                  "./data",
-		ESLPassword:              "ClueCon",
-		ESLReconnectMin:          500 * time.Millisecond,
-		ESLReconnectMax:          30 * time.Second,
-		ESLProbeInterval:         time.Second,
-		XMLCurlCacheable:         60 * time.Second,
-		XMLCurlCacheMaxAge:       5 * time.Minute,
-		TokenCacheTTL:            60 * time.Second,
-		FederationExpiryWarnDays: 14,
-		LogLevel:                 "info",
-		LogFormat:                "text",
+		Listen:             ":8001",
+		DataDir:            "./data",
+		ESLPassword:        "ClueCon",
+		ESLReconnectMin:    500 * time.Millisecond,
+		ESLReconnectMax:    30 * time.Second,
+		ESLProbeInterval:   time.Second,
+		XMLCurlCacheable:   60 * time.Second,
+		XMLCurlCacheMaxAge: 5 * time.Minute,
+		TokenCacheTTL:      60 * time.Second,
+		LogLevel:           "info",
+		LogFormat:          "text",
 	}
 }
 
@@ -335,6 +334,9 @@ func (c *Config) Validate() error {
 	}
 	if len(c.FernetKeys) > 0 && c.FernetKeyFile != "" {
 		errs = append(errs, fmt.Errorf("%s and %s are both set; use one", EnvFernetKeys, EnvFernetKeyFile))
+	}
+	if c.FederationExpiryWarnDays == 0 {
+		c.FederationExpiryWarnDays = 14 // Apply refuses 0: unset
 	}
 	if c.FederationTLSDir == "" {
 		// Absolute: FreeSWITCH reads it, from another working directory.
