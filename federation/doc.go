@@ -24,6 +24,30 @@
 // nameserver of /etc/resolv.conf); trusted roots are the system's plus any
 // private CA handed in.
 //
+// # Settings and certificates
+//
+// Settings are one stored row (models.Federation, migration
+// 0005_federation); stored names are in normal form (lower case, no
+// trailing dot) or refused. An enabled federation's certificate must name
+// exactly the FQDN (SAN, or CN without SAN), be no wildcard, chain to a
+// trusted root, match its key and not be expired (Prepare); only then is it
+// put in the TLS directory as agent.pem (certificate + key) and cafile.pem
+// (the verified chain up to the root), each by rename (Install). xml-curl
+// renders tls, tls-sip-port and tls-cert-dir on the federation profile only
+// while both files are there (Service.TLS): sofia would otherwise generate
+// and serve a self-signed certificate without a word.
+//
+// # Renewal
+//
+// Service.Watch watches the directories of the certificate and key files
+// (renewers replace files, or certbot's symlinks, by rename), debounced,
+// and compares them every Poll as well. A replacement is validated like a
+// new certificate; a valid one is installed and announced in the change
+// log (models.Store.CertificateRenewed: field tls_cert), from which the ESL
+// planner sends reloadcert, or restarts the profile when allowed, or
+// reports the node's restart_needed. An invalid one is refused and
+// reported (Warnings, /readyz); the certificate in place stays.
+//
 // Host names are checked with package names; nothing here keeps a pattern
 // of its own.
 package federation
