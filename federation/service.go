@@ -108,6 +108,11 @@ func (s *Service) Checker(caFile string) (*Checker, error) {
 	c := &Checker{ExpiryWarnDays: s.opt.ExpiryWarnDays, Now: s.opt.Now}
 	if s.opt.Resolver != "" {
 		c.Resolver = Resolver{Server: s.opt.Resolver}
+		// The host's search suffixes still explain a name that only
+		// resolves with one appended.
+		if _, search, err := SystemResolver(); err == nil {
+			c.Search = search
+		}
 	} else {
 		r, search, err := SystemResolver()
 		if err != nil {
