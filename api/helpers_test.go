@@ -85,6 +85,8 @@ type envOptions struct {
 	esl api.ESL
 	// renderOn, when set, builds the render_error source on the env's store.
 	renderOn func(*models.Store) api.Renderer
+	// federation, when set, serves /api/v1/federation on the env's store.
+	federation func(*models.Store) api.Federation
 }
 
 func newEnv(t testing.TB, backend string, opts ...envOptions) *env {
@@ -117,6 +119,9 @@ func newEnv(t testing.TB, backend string, opts ...envOptions) *env {
 	}
 	if opt.renderOn != nil {
 		o.Render = opt.renderOn(ev.store)
+	}
+	if opt.federation != nil {
+		o.Federation = opt.federation(ev.store)
 	}
 	ev.e = api.New(o)
 	ev.loadDoc()

@@ -336,7 +336,15 @@ func (s *server) firewallRules(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	body, ct, err := firewall.Export(format, ranges, profiles)
+	var general []firewall.PortSpec
+	if s.federation != nil {
+		fed, _, _, err := s.federation.Settings(ctx)
+		if err != nil {
+			return err
+		}
+		general = fed.FirewallPorts()
+	}
+	body, ct, err := firewall.Export(format, ranges, profiles, general...)
 	if errors.Is(err, firewall.ErrUnknownFormat) {
 		return &ValidationError{Fields: map[string]string{"format": "must be ufw, nft, acl or json"}}
 	}

@@ -93,6 +93,8 @@ type Options struct {
 	// nil: one over Store without a cache (every request asks the
 	// database).
 	Verifier *auth.Verifier
+	// Federation serves /api/v1/federation; nil leaves those routes out.
+	Federation Federation
 	// TrustProxyHeaders takes the client address for the audit log from
 	// X-Forwarded-For (only behind a proxy that sets it); by default it is
 	// the TCP peer.
@@ -117,6 +119,7 @@ type server struct {
 	metrics        *metrics
 	checks         map[string]Check
 	routes         []route
+	federation     Federation
 	doc            []byte // the OpenAPI document, built once in New
 }
 
@@ -157,6 +160,7 @@ func New(opt Options) *echo.Echo {
 	s := &server{
 		store: opt.Store, verifier: opt.Verifier, log: opt.Logger, esl: opt.ESL, render: opt.Render, resolver: opt.Resolver,
 		resolveTimeout: opt.ResolveTimeout, metrics: newMetrics(opt.Registerer), checks: opt.Checks,
+		federation: opt.Federation,
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -169,7 +173,7 @@ func New(opt Options) *echo.Echo {
 	}
 	e.Use(requestID, s.metrics.middleware)
 
-	s.routes = s.table()
+	s.routes = append(s.table(), s.federationRoutes()...)
 	if opt.XMLCurl != nil {
 		s.routes = append(s.routes, route{method: http.MethodPost, path: "/api/v1/sip/xml-curl",
 			summary: "mod_xml_curl backend for FreeSWITCH (authenticates itself: Basic or an xmlcurl token)",

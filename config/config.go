@@ -80,6 +80,17 @@ type Config struct {
 	ExternalIPv4 string
 	ExternalIPv6 string
 
+	// FederationResolver is the DNS server HOST:PORT the federation check
+	// asks (FSPLANE_FEDERATION_RESOLVER); empty: the system's.
+	FederationResolver string
+	// FederationTLSDir is the tls-cert-dir fsplane fills with agent.pem and
+	// cafile.pem for the federation profile (FSPLANE_FEDERATION_TLS_DIR);
+	// default DataDir/federation-tls. FreeSWITCH must be able to read it.
+	FederationTLSDir string
+	// FederationExpiryWarnDays: a federation certificate expiring sooner
+	// is a warning (FSPLANE_FEDERATION_EXPIRY_WARN_DAYS, default 14).
+	FederationExpiryWarnDays int
+
 	// LogLevel is debug, info, warn or error (FSPLANE_LOG_LEVEL).
 	LogLevel string
 	// LogFormat is text or json (FSPLANE_LOG_FORMAT), json for log shippers.
@@ -129,6 +140,10 @@ const (
 	EnvLogLevel         = "FSPLANE_LOG_LEVEL"
 	EnvLogFormat        = "FSPLANE_LOG_FORMAT"
 	EnvConfigFile       = "FSPLANE_CONFIG"
+
+	EnvFederationResolver   = "FSPLANE_FEDERATION_RESOLVER"
+	EnvFederationTLSDir     = "FSPLANE_FEDERATION_TLS_DIR"
+	EnvFederationExpiryWarn = "FSPLANE_FEDERATION_EXPIRY_WARN_DAYS"
 )
 
 // Apply sets one setting by its environment name from a string value; the
@@ -217,6 +232,22 @@ func (c *Config) Apply(name, value string) error {
 		c.ExternalIPv4 = value
 	case EnvExternalIPv6:
 		c.ExternalIPv6 = value
+	case EnvFederationResolver:
+		if _, _, err := net.SplitHostPort(value); err != nil && value != "" {
+			return bad(fmt.Errorf("%q is not HOST:PORT (e.g. 127.0.0.53:53)", value))
+		}
+		c.FederationResolver = value
+	case EnvFederationTLSDir:
+		if value != "" && !filepath.IsAbs(value) {
+			return bad(fmt.Errorf("%q is not an absolute path", value))
+		}
+		c.FederationTLSDir = value
+	case EnvFederationExpiryWarn:
+		n, err := strconv.Atoi(value)
+		if err != nil || n < 1 || n > 365 {
+			return bad(fmt.Errorf("%q is not a number of days from 1 to 365", value))
+		}
+		c.FederationExpiryWarnDays = n
 	case EnvLogLevel:
 		c.LogLevel = strings.ToLower(value)
 	case EnvLogFormat:
@@ -233,6 +264,7 @@ var Settings = []string{
 	EnvESLNodes, EnvESLPassword, EnvESLAllowRestart, EnvESLReconnectMin, EnvESLReconnectMax, EnvESLProbeInterval,
 	EnvXMLCurlUser, EnvXMLCurlPassword, EnvXMLCurlNetworks, EnvXMLCurlCacheable, EnvXMLCurlPlaintext, EnvXMLCurlMaxAge,
 	EnvPublicURL, EnvExternalIPv4, EnvExternalIPv6, EnvLogLevel, EnvLogFormat, EnvTokenCacheTTL,
+	EnvFederationResolver, EnvFederationTLSDir, EnvFederationExpiryWarn,
 }
 
 // MaxTokenCacheTTL bounds FSPLANE_TOKEN_CACHE_TTL, and with it how long a
@@ -302,6 +334,15 @@ func (c *Config) Validate() error {
 	}
 	if len(c.FernetKeys) > 0 && c.FernetKeyFile != "" {
 		errs = append(errs, fmt.Errorf("%s and %s are both set; use one", EnvFernetKeys, EnvFernetKeyFile))
+	}
+	if c.FederationExpiryWarnDays == 0 {
+		c.FederationExpiryWarnDays = 14 // Apply refuses 0: unset
+	}
+	if c.FederationTLSDir == "" {
+		// Absolute: FreeSWITCH reads it, from another working directory.
+		if d, err := filepath.Abs(filepath.Join(c.DataDir, "federation-tls")); err == nil {
+			c.FederationTLSDir = d
+		}
 	}
 	if c.FernetKeyFile == "" && len(c.FernetKeys) == 0 {
 		c.FernetKeyFile = filepath.Join(c.DataDir, "fernet.keys")

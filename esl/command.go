@@ -23,6 +23,7 @@ const (
 	opRestart       op = "profile_restart"
 	opKillGW        op = "killgw"
 	opReloadACL     op = "reloadacl"
+	opReloadCert    op = "reloadcert"
 	opFlushUser     op = "xml_flush_cache"
 	opEvents        op = "events"
 )
@@ -105,6 +106,10 @@ func (c command) line() string {
 		return "sofia profile " + c.profile + " killgw " + c.gateway
 	case opReloadACL:
 		return "reloadacl"
+	case opReloadCert:
+		// FreeSWITCH 1.11.1+ (mod_commands): sofia reloads its TLS
+		// certificates without dropping calls.
+		return "reloadcert"
 	case opFlushUser:
 		return "xml_flush_cache id " + c.user + " " + c.domain
 	}
@@ -130,6 +135,10 @@ func (c command) check(reply string) error {
 		return fail(ErrProfileNotRunning)
 	}
 	switch c.op {
+	case opReloadCert:
+		if strings.HasPrefix(trimmed, "+OK") {
+			return nil
+		}
 	case opStatus:
 		if strings.HasPrefix(trimmed, "UP") {
 			return nil

@@ -40,7 +40,9 @@
 //     a profile's binding (IPs, ports, TLS, WSS) → `sofia profile P
 //     restart` when Options.AllowRestart, never within the profile's first
 //     10 seconds (tracked, and FreeSWITCH's own refusal is honoured); other
-//     profile settings → rescan; a new profile → `sofia profile P start`; an
+//     profile settings → rescan; replaced TLS certificate files (field
+//     tls_cert) → `reloadcert`, or on a FreeSWITCH without it a restart when
+//     allowed, else NodeStatus.RestartNeeded; a new profile → `sofia profile P start`; an
 //     extension changed or deleted → `xml_flush_cache id USER DOMAIN` (a
 //     cacheable directory entry would otherwise outlive it); description-only
 //     edits → nothing. Commands go out once the changes have been quiet for

@@ -3,6 +3,7 @@ package esl
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 )
@@ -176,7 +177,7 @@ func (n *node) execute(ctx context.Context, c commander) error {
 	}
 	n.sched.immediate = false
 	x := &execution{n: n, c: c, p: p}
-	for _, s := range []step{x.sofia, x.profiles, x.kills, x.rescans, x.restarts, x.flushes, x.acl} {
+	for _, s := range []step{x.sofia, x.profiles, x.kills, x.rescans, x.reloadCerts, x.restarts, x.flushes, x.acl} {
 		stop, err := s(ctx)
 		if err != nil {
 			return err
@@ -349,6 +350,40 @@ func (x *execution) rescans(ctx context.Context) (bool, error) {
 	return false, nil
 }
 
+// reloadCerts tells FreeSWITCH that certificate files were replaced:
+// `reloadcert` once for all profiles; a FreeSWITCH without it (before
+// 1.11.1) gets the profiles restarted when restarts are allowed, or else
+// they are reported as needing a restart (NodeStatus.RestartNeeded).
+func (x *execution) reloadCerts(ctx context.Context) (bool, error) {
+	p, n := x.p, x.n
+	if len(p.reloadCert) == 0 {
+		return false, nil
+	}
+	reply, err := n.do(ctx, x.c, fixed(opReloadCert))
+	switch {
+	case err == nil:
+		clear(p.reloadCert)
+		return false, nil
+	case !isReplyErr(err):
+		return true, err
+	case !strings.Contains(reply, "Command not found"):
+		x.failed = append(x.failed, err)
+		return false, nil
+	}
+	for _, pr := range sortedKeys(p.reloadCert) {
+		if n.m.opt.AllowRestart {
+			p.restart[pr] = true
+			continue
+		}
+		n.markRestartNeeded(pr)
+		n.log.Warn("operator action needed", "what", fmt.Sprintf(
+			"profile %q: its TLS certificate was replaced, but this FreeSWITCH has no reloadcert; restart the profile (restarts are not allowed: FSPLANE_ESL_ALLOW_RESTART)", pr))
+		n.m.met.notices.WithLabelValues(n.addr).Inc()
+	}
+	clear(p.reloadCert)
+	return false, nil
+}
+
 func (x *execution) restarts(ctx context.Context) (bool, error) {
 	p, n := x.p, x.n
 	for _, pr := range sortedKeys(p.restart) {
@@ -361,6 +396,7 @@ func (x *execution) restarts(ctx context.Context) (bool, error) {
 		case err == nil:
 			n.started[pr] = n.now()
 			delete(p.restart, pr)
+			n.clearRestartNeeded(pr, time.Time{})
 		case !isReplyErr(err):
 			return true, err
 		case errors.Is(err, ErrTooEarly):

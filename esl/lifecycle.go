@@ -156,6 +156,10 @@ func (n *node) connect(ctx context.Context) (*conn, error) {
 	if up, ok := parseUptime(status); serr == nil && ok {
 		fsStarted = n.now().Add(-up)
 	}
+	if !fsStarted.IsZero() {
+		// A FreeSWITCH started since read the replaced certificates.
+		n.clearRestartNeeded("", fsStarted)
+	}
 	n.mu.Lock()
 	n.c = c
 	n.fsStarted = fsStarted

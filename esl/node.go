@@ -33,6 +33,9 @@ type node struct {
 	waiters    map[string]chan struct{} // gateway → closed by its sofia::gateway_delete
 	late       map[string][]string      // gateway given up on → profiles to rescan when it goes
 	lateRescan map[string]bool
+	// restartNeeded: profile → when fsplane found it must restart to read
+	// replaced certificate files (NodeStatus.RestartNeeded).
+	restartNeeded map[string]time.Time
 
 	seen atomic.Uint64 // cur.gaps.Max, readable from outside the loop
 
@@ -48,7 +51,7 @@ func newNode(m *Manager, addr string) *node {
 	n := &node{
 		m: m, addr: addr, log: m.log.With("node", addr), clk: m.opt.Time, wake: make(chan struct{}, 1),
 		gws: map[string]gwState{}, waiters: map[string]chan struct{}{}, late: map[string][]string{},
-		lateRescan: map[string]bool{},
+		lateRescan: map[string]bool{}, restartNeeded: map[string]time.Time{},
 	}
 	n.newTerm()
 	n.st = NodeStatus{Node: addr, State: StateStandby, Since: m.now()}
@@ -93,7 +96,26 @@ func (n *node) status() NodeStatus {
 	defer n.mu.Unlock()
 	st := n.st
 	st.Switchname = n.switchname
+	st.RestartNeeded = sortedKeys(n.restartNeeded)
 	return st
+}
+
+func (n *node) markRestartNeeded(profile string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.restartNeeded[profile] = n.now()
+}
+
+// clearRestartNeeded forgets profile (every profile for ""), provided it
+// was marked before restartedAt (zero: whenever).
+func (n *node) clearRestartNeeded(profile string, restartedAt time.Time) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for pr, at := range n.restartNeeded {
+		if (profile == "" || pr == profile) && (restartedAt.IsZero() || at.Before(restartedAt)) {
+			delete(n.restartNeeded, pr)
+		}
+	}
 }
 
 func (n *node) setState(state string) {

@@ -19,8 +19,12 @@ type plan struct {
 	kill      map[string]killStep // gateway name → step
 	rescan    map[string]bool
 	restart   map[string]bool
-	reloadACL bool
-	flush     map[userKey]bool
+	// reloadCert: profiles whose TLS certificate files were replaced
+	// (field "tls_cert"): `reloadcert`, else a restart when allowed, else
+	// "restart needed".
+	reloadCert map[string]bool
+	reloadACL  bool
+	flush      map[userKey]bool
 	// bindings are profile binding changes folded while the node was not
 	// connected → the newest change's commit time: whether FreeSWITCH read
 	// them at its start is known only at connect (resolveBindings).
@@ -46,12 +50,16 @@ func newPlan() *plan {
 	return &plan{
 		start: map[string]bool{}, kill: map[string]killStep{}, rescan: map[string]bool{},
 		restart: map[string]bool{}, flush: map[userKey]bool{}, bindings: map[string]time.Time{},
+		reloadCert: map[string]bool{},
 	}
 }
 
 // size is the number of commands still owed (NodeStatus.Pending).
 func (p *plan) size() int {
 	n := len(p.start) + len(p.kill) + len(p.rescan) + len(p.restart) + len(p.flush)
+	if len(p.reloadCert) > 0 {
+		n++ // one reloadcert serves every profile
+	}
 	if p.loadSofia {
 		n++
 	}
@@ -69,6 +77,10 @@ var bindingFields = []string{
 	"bind_ip", "sip_port", "rtp_ip", "ext_sip_ip", "ext_rtp_ip",
 	"tls", "tls_port", "tls_cert_dir", "wss_binding", "family",
 }
+
+// CertField is the change-event field of a profile whose TLS certificate
+// files were replaced in its tls-cert-dir (models.Store.CertificateRenewed).
+const CertField = "tls_cert"
 
 // planEnv is what planning needs to know about the node and the data.
 type planEnv struct {
@@ -226,6 +238,8 @@ func (p *plan) addProfileChange(ev models.ChangeEvent, env planEnv) {
 		binding, other := false, false
 		for _, f := range ev.Fields {
 			switch {
+			case f == CertField:
+				p.addProfile(p.reloadCert, ev.Name)
 			case slices.Contains(bindingFields, f):
 				binding = true
 			case f != "description" && f != "name":

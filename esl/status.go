@@ -41,6 +41,10 @@ type NodeStatus struct {
 	// election, empty without one.
 	Replica string `json:"replica,omitempty"`
 	Leader  string `json:"leader,omitempty"`
+	// RestartNeeded are the profiles whose replaced TLS certificate this
+	// node reads only after `sofia profile P restart` (no reloadcert, and
+	// restarts are not allowed).
+	RestartNeeded []string `json:"restart_needed,omitempty"`
 }
 
 // GatewayStatus is one gateway on one node, from `sofia xmlstatus gateway`

@@ -26,14 +26,16 @@ const (
 
 // Export renders the policy for ranges (already filtered to one provider
 // if the caller wants that) and profiles in format, with its content type.
-// Profiles only add the general rules; nil leaves them out. Invalid input
+// Profiles only add the general rules; nil leaves them out. general adds
+// ports open to any source beyond the profiles' (the federation port, from
+// package federation). Invalid input
 // is refused (ErrInvalid, every offending value named), an unknown format
 // with ErrUnknownFormat.
 //
 // The nft ruleset replaces the whole fsplane table when loaded, so a
 // ruleset rendered from one provider's ranges drops the other providers'
 // SIP traffic: filter nft output by provider only for inspection.
-func Export(format string, ranges []models.ProviderRange, profiles []models.Profile) (body []byte, contentType string, err error) {
+func Export(format string, ranges []models.ProviderRange, profiles []models.Profile, general ...PortSpec) (body []byte, contentType string, err error) {
 	switch format {
 	case FormatUFW, FormatNFT, FormatJSON:
 	case FormatACL:
@@ -52,7 +54,7 @@ func Export(format string, ranges []models.ProviderRange, profiles []models.Prof
 	default:
 		return nil, "", fmt.Errorf("%w: %q", ErrUnknownFormat, format)
 	}
-	pol, err := NewPolicy(ranges, profiles)
+	pol, err := NewPolicy(ranges, profiles, general...)
 	if err != nil {
 		return nil, "", err
 	}

@@ -126,9 +126,10 @@ type Policy struct {
 // both, because UFW keeps one comment per rule. A range with no ports
 // admits DefaultPort (5060/udp). Profiles add the general rules: the
 // WebRTC port of WSSBinding (tcp) and the RTPPortMin:RTPPortMax range
-// (udp), deduplicated across profiles. Every invalid value is reported,
-// named, in one joined error.
-func NewPolicy(ranges []models.ProviderRange, profiles []models.Profile) (*Policy, error) {
+// (udp), deduplicated across profiles; general adds further ports open to
+// any source (the federation port, 5061/tcp). Every invalid value is
+// reported, named, in one joined error.
+func NewPolicy(ranges []models.ProviderRange, profiles []models.Profile, general ...PortSpec) (*Policy, error) {
 	var errs []error
 	type provPort struct {
 		provider string
@@ -159,11 +160,19 @@ func NewPolicy(ranges []models.ProviderRange, profiles []models.Profile) (*Polic
 		pol.Rules = append(pol.Rules, Rule{Providers: names, Source: rk.src, Port: rk.port})
 	}
 
-	general, err := generalPorts(profiles)
+	fromProfiles, err := generalPorts(profiles)
 	if err != nil {
 		errs = append(errs, err)
 	}
 	for _, ps := range general {
+		if ps.From == 0 || ps.To < ps.From || (ps.Proto != "tcp" && ps.Proto != "udp") {
+			errs = append(errs, fmt.Errorf("%w: general port %+v", ErrInvalid, ps))
+		} else if !slices.Contains(fromProfiles, ps) {
+			fromProfiles = append(fromProfiles, ps)
+		}
+	}
+	slices.SortFunc(fromProfiles, comparePort)
+	for _, ps := range fromProfiles {
 		pol.Rules = append(pol.Rules, Rule{Port: ps})
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -165,12 +165,39 @@ type eslCursorV3 struct {
 
 func (eslCursorV3) TableName() string { return "esl_cursors" }
 
+// v5: federation settings, one row (issue 13).
+
+type federationV5 struct {
+	ID                   uint  `gorm:"primaryKey"`
+	Version              int64 `gorm:"not null;default:1"`
+	CreatedAt, UpdatedAt time.Time
+	Enabled              bool   `gorm:"not null;default:false"`
+	Domain               string `gorm:"size:253;not null;default:''"`
+	FQDN                 string `gorm:"column:fqdn;size:253;not null;default:''"`
+	CertFile             string `gorm:"size:1024;not null;default:''"`
+	KeyFile              string `gorm:"size:1024;not null;default:''"`
+	CAFile               string `gorm:"column:ca_file;size:1024;not null;default:''"`
+	Profile              string `gorm:"size:63;not null;default:''"`
+	BindAddress          string `gorm:"size:64;not null;default:''"`
+	Port                 int    `gorm:"not null;default:5061"`
+	Mode                 string `gorm:"size:8;not null;default:'open'"`
+	Routes               string `gorm:"type:text;not null;default:'[]'"`
+	UsePublicAddress     bool   `gorm:"not null;default:false"`
+	PublicAddress        string `gorm:"size:64;not null;default:''"`
+	NATType              string `gorm:"column:nat_type;size:64;not null;default:''"`
+}
+
+func (federationV5) TableName() string { return "federation_settings" }
+
 // Migration IDs, oldest first.
 const (
 	MigrationInitial   = "0001_initial"
 	MigrationChangeLog = "0002_change_log"
 	MigrationESLOutbox = "0003_esl_outbox"
 	MigrationWideNames = "0004_wide_event_names"
+	// MigrationFederation may be renumbered at merge (another branch adds
+	// 0005 too); the ID, not its position, is what gormigrate records.
+	MigrationFederation = "0005_federation"
 )
 
 func migrations() []*gormigrate.Migration {
@@ -220,6 +247,15 @@ func migrations() []*gormigrate.Migration {
 			},
 			Rollback: func(tx *gorm.DB) error {
 				return widenNames(tx, 255)
+			},
+		},
+		{
+			ID: MigrationFederation,
+			Migrate: func(tx *gorm.DB) error {
+				return tx.Migrator().CreateTable(&federationV5{})
+			},
+			Rollback: func(tx *gorm.DB) error {
+				return tx.Migrator().DropTable("federation_settings")
 			},
 		},
 	}

@@ -151,8 +151,10 @@ func (h *Handler) renderGateways(ctx context.Context, k gatewaysKey) ([]byte, er
 	d := sec.CreateElement("domain")
 	d.CreateAttr("name", k.domain)
 	var gws []*gatewayParams
+	taken := map[string]bool{}
 	for i := range trunks {
 		t := &trunks[i]
+		taken[t.Name] = true
 		if !onNode(t, k.hostname) {
 			continue
 		}
@@ -164,6 +166,11 @@ func (h *Handler) renderGateways(ctx context.Context, k gatewaysKey) ([]byte, er
 		h.problems.clear(models.KindTrunk, t.Name)
 		gws = append(gws, g)
 	}
+	routes, err := h.federationRoutes(ctx, k.profile, taken)
+	if err != nil {
+		return nil, err
+	}
+	gws = append(gws, routes...)
 	if len(gws) > 0 {
 		u := d.CreateElement("user")
 		u.CreateAttr("id", carrierUser)
@@ -178,6 +185,47 @@ func (h *Handler) renderGateways(ctx context.Context, k gatewaysKey) ([]byte, er
 		}
 	}
 	return serialize(doc)
+}
+
+// federationRoutes are direct federation's routes as gateways of the
+// federation profile (only once its TLS side is rendered): TLS to the
+// peer's FQDN:port, no registration. A name a trunk already has is left
+// out and logged (gateway names are global in sofia).
+func (h *Handler) federationRoutes(ctx context.Context, profile string, taken map[string]bool) ([]*gatewayParams, error) {
+	if h.fedTLS == nil {
+		return nil, nil
+	}
+	side, ok, err := h.fedTLS(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("xmlcurl: federation settings: %w", err)
+	}
+	if !ok || side.Profile != profile {
+		return nil, nil
+	}
+	var out []*gatewayParams
+	for _, r := range side.Routes {
+		name := RouteGateway(r.Domain)
+		target, herr := names.ParseHost(r.FQDN, false)
+		switch {
+		case names.Gateway(name) != nil || herr != nil || target.Name == "" || r.Port < 1 || r.Port > 65535:
+			h.log.Warn("federation route left out: not renderable", "domain", r.Domain)
+			continue
+		case taken[name]:
+			h.log.Warn("federation route left out: a trunk has its gateway name", "gateway", name)
+			continue
+		}
+		g := &gatewayParams{name: name}
+		g.p.add("register", "false")
+		g.p.add("proxy", target.Name+":"+strconv.Itoa(r.Port))
+		g.p.add("register-transport", "tls")
+		g.p.add("realm", r.Domain)
+		g.p.addIf("from-domain", side.Domain)
+		if g.p.err != nil {
+			continue
+		}
+		out = append(out, g)
+	}
+	return out, nil
 }
 
 type gatewayParams struct {

@@ -56,6 +56,9 @@ type Options struct {
 	// (FSPLANE_XMLCURL_PLAINTEXT_PASSWORDS), for FreeSWITCH features that
 	// need the password itself.
 	PlaintextPasswords bool
+	// FederationTLS gives the TLS side of the federation profile (see
+	// TLSSide); nil: no federation.
+	FederationTLS func(ctx context.Context) (TLSSide, bool, error)
 }
 
 var (
@@ -103,6 +106,7 @@ type Handler struct {
 	bodies          sync.Pool
 
 	plaintext bool
+	fedTLS    func(ctx context.Context) (TLSSide, bool, error)
 	maxAge    time.Duration
 	seq       atomic.Uint64 // request ids of the debug log
 	problems  problems
@@ -128,6 +132,7 @@ func New(opt Options) *Handler {
 		c:        newCache(maxUsers),
 
 		plaintext: opt.PlaintextPasswords,
+		fedTLS:    opt.FederationTLS,
 		maxAge:    opt.CacheMaxAge,
 	}
 	if h.maxAge <= 0 {

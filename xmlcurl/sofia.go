@@ -21,6 +21,13 @@ func (h *Handler) renderSofia(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("xmlcurl: list profiles: %w", err)
 	}
+	var fed TLSSide
+	fedOK := false
+	if h.fedTLS != nil {
+		if fed, fedOK, err = h.fedTLS(ctx); err != nil {
+			return nil, fmt.Errorf("xmlcurl: federation settings: %w", err)
+		}
+	}
 	doc, sec := newDocument("configuration")
 	cfg := sec.CreateElement("configuration")
 	cfg.CreateAttr("name", "sofia.conf")
@@ -39,6 +46,14 @@ func (h *Handler) renderSofia(ctx context.Context) ([]byte, error) {
 		default:
 			h.problems.clear(models.KindProfile, p.Name)
 		}
+		if fedOK && p.Name == fed.Profile && checkValue("tls-cert-dir", fed.CertDir) == nil {
+			settings.set("tls", "true")
+			settings.set("tls-sip-port", strconv.Itoa(fed.Port))
+			settings.set("tls-cert-dir", fed.CertDir)
+			if a, err := names.ParseAddr(fed.ExtSIPIP); err == nil {
+				settings.set("ext-sip-ip", a.String())
+			}
+		}
 		pe := list.CreateElement("profile")
 		pe.CreateAttr("name", p.Name)
 		pe.CreateElement("aliases")
@@ -52,6 +67,44 @@ func (h *Handler) renderSofia(ctx context.Context) ([]byte, error) {
 		settings.writeTo(pe.CreateElement("settings"), "param")
 	}
 	return serialize(doc)
+}
+
+// TLSSide is the TLS side of the profile that carries federation, which
+// package federation owns: given only once agent.pem and cafile.pem are in
+// CertDir (sofia would otherwise serve a self-signed certificate), it
+// replaces the profile row's tls, tls-sip-port and tls-cert-dir.
+type TLSSide struct {
+	Profile string
+	Port    int
+	CertDir string
+	// ExtSIPIP, when set, is the public address behind NAT (federation's
+	// use_public_address): it replaces the profile's ext-sip-ip.
+	ExtSIPIP string
+	// Domain is the federation domain (the From domain of the routes).
+	Domain string
+	// Routes are direct federation's peers: each becomes a gateway
+	// "federation-<domain>" on the profile, over TLS to FQDN:Port.
+	Routes []FederationRoute
+}
+
+// FederationRoute is one direct-federation peer.
+type FederationRoute struct {
+	Domain, FQDN string
+	Port         int
+}
+
+// RouteGateway is the gateway name of a direct-federation route.
+func RouteGateway(domain string) string { return models.FederationRouteGateway(domain) }
+
+// set replaces the value of name, or adds it; the caller checked value.
+func (p *params) set(name, value string) {
+	for i := range p.list {
+		if p.list[i].Name == name {
+			p.list[i].Value = value
+			return
+		}
+	}
+	p.add(name, value)
 }
 
 // profileSettings returns p's settings, and in dropped the free settings

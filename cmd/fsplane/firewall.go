@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/fsplane/fsplane/federation"
 	"github.com/fsplane/fsplane/firewall"
 	"github.com/fsplane/fsplane/models"
 )
@@ -55,14 +56,14 @@ general rules from profile settings (WebRTC, RTP).`,
 					return errors.New("--provider cannot be used with --format nft: the ruleset replaces table inet fsplane as a whole")
 				}
 			}
-			ranges, profiles, err := a.firewallInput(cmd.Context(), provider)
+			ranges, profiles, general, err := a.firewallInput(cmd.Context(), provider)
 			if err != nil {
 				return err
 			}
 			if provider != "" && len(ranges) == 0 {
 				return fmt.Errorf("no ranges stored for provider %q", provider)
 			}
-			body, _, err := firewall.Export(format, ranges, profiles)
+			body, _, err := firewall.Export(format, ranges, profiles, general...)
 			if err != nil {
 				return err
 			}
@@ -93,11 +94,11 @@ output of either ("-" for stdin).`,
 			if err != nil {
 				return err
 			}
-			ranges, profiles, err := a.firewallInput(cmd.Context(), "")
+			ranges, profiles, general, err := a.firewallInput(cmd.Context(), "")
 			if err != nil {
 				return err
 			}
-			pol, err := firewall.NewPolicy(ranges, profiles)
+			pol, err := firewall.NewPolicy(ranges, profiles, general...)
 			if err != nil {
 				return err
 			}
@@ -111,28 +112,34 @@ output of either ("-" for stdin).`,
 
 // firewallInput loads the ranges (of one provider, or all with their
 // profiles) from the store.
-func (a *app) firewallInput(ctx context.Context, provider string) ([]models.ProviderRange, []models.Profile, error) {
+// firewallInput loads the ranges (of provider, or all) and, for all, the
+// profiles and the federation port: the general rules.
+func (a *app) firewallInput(ctx context.Context, provider string) ([]models.ProviderRange, []models.Profile, []firewall.PortSpec, error) {
 	kr, _, err := a.keyring(false)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	s, err := a.openStore(ctx, kr)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	defer s.Close()
 	ranges, err := s.ListRanges(ctx, provider)
 	if err != nil {
-		return nil, nil, fmt.Errorf("list provider ranges: %w", err)
+		return nil, nil, nil, fmt.Errorf("list provider ranges: %w", err)
 	}
 	if provider != "" {
-		return ranges, nil, nil
+		return ranges, nil, nil, nil
 	}
 	profiles, err := s.ListProfiles(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("list profiles: %w", err)
+		return nil, nil, nil, fmt.Errorf("list profiles: %w", err)
 	}
-	return ranges, profiles, nil
+	fed, _, _, err := federation.Load(ctx, s)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("federation settings: %w", err)
+	}
+	return ranges, profiles, fed.FirewallPorts(), nil
 }
 
 // ufwStatus reads UFW's rules from a file, stdin, or ufw itself.

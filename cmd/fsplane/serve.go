@@ -101,16 +101,22 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 	// One token check for the API and xml-curl: one cache, one revocation
 	// bound (FSPLANE_TOKEN_CACHE_TTL), one last_used_at.
 	verifier := auth.NewVerifier(auth.VerifierOptions{Store: s, CacheTTL: a.cfg.TokenCacheTTL})
+	fed := a.federationService(s, reg)
 	xc := xmlcurl.New(xmlcurl.Options{
 		Store: s, Logger: a.log.With("component", "xmlcurl"), Registerer: reg,
 		Cacheable: a.cfg.XMLCurlCacheable, BasicUser: a.cfg.XMLCurlUser, BasicPassword: a.cfg.XMLCurlPassword,
 		Networks: a.cfg.XMLCurlNetworks, Verifier: verifier,
 		PlaintextPasswords: a.cfg.XMLCurlPlaintextPasswords, CacheMaxAge: a.cfg.XMLCurlCacheMaxAge,
+		FederationTLS: federationTLS(fed),
 	})
 	bus.Subscribe(xc.OnChange)
 	checks := map[string]api.Check{
 		"xmlcurl": func(context.Context) api.CheckResult {
 			st, detail := xc.Health()
+			return api.CheckResult{Status: st, Detail: detail}
+		},
+		"federation": func(ctx context.Context) api.CheckResult {
+			st, detail := fed.Readiness(ctx)
 			return api.CheckResult{Status: st, Detail: detail}
 		},
 	}
@@ -124,6 +130,10 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 	// start, not when FreeSWITCH first asks for them.
 	auditC := rg.add("audit", restart)
 	checks[auditC.name] = auditC.check
+	// Renewed federation certificates are put in place by themselves.
+	fedC := rg.add("federation-certificates", restart)
+	fedChanged := make(chan struct{}, 1)
+	bus.Subscribe(func(ev models.ChangeEvent) { federationChanged(ev, fedChanged) })
 
 	var followC, listenC *component
 	var lastChange uint64
@@ -162,6 +172,7 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 		}
 		led := ledESL{Manager: m, el: el}
 		eslView = led
+		fed.UseESL(m.Nodes)
 		eslC = rg.add("esl", endProcess)
 		checks[eslC.name] = eslC.check
 		checks["freeswitch"] = func(context.Context) api.CheckResult { return eslReadiness(led.Nodes()) }
@@ -170,7 +181,7 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 
 	apiHandler := api.New(api.Options{
 		Store: s, Logger: a.log.With("component", "api"), XMLCurl: xc, Checks: checks, Registerer: reg,
-		ESL: eslView, Verifier: verifier, Render: xc,
+		ESL: eslView, Verifier: verifier, Render: xc, Federation: fed,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -213,6 +224,7 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 		ready <- ln.Addr().String()
 	}
 
+	rg.start(backCtx, fedC, func(ctx context.Context) error { return fed.Watch(ctx, fedChanged) })
 	rg.start(backCtx, auditC, func(ctx context.Context) error {
 		// Until the audit has read every row once: degraded, retried (a
 		// database outage is the database check's to report as down).
@@ -326,6 +338,9 @@ func eslReadiness(nodes []esl.NodeStatus) api.CheckResult {
 			problems = append(problems, fmt.Sprintf("%s: %s", n.Node, n.State))
 		case n.Pending > 0:
 			problems = append(problems, fmt.Sprintf("%s: %d commands pending", n.Node, n.Pending))
+		}
+		if len(n.RestartNeeded) > 0 {
+			problems = append(problems, fmt.Sprintf("%s: restart needed for profiles %s (replaced TLS certificate, no reloadcert)", n.Node, strings.Join(n.RestartNeeded, ", ")))
 		}
 	}
 	if len(problems) > 0 {
