@@ -1,0 +1,252 @@
+package console_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fsplane/fsplane/api"
+	"github.com/fsplane/fsplane/auth"
+	"github.com/fsplane/fsplane/console"
+	"github.com/fsplane/fsplane/events"
+	"github.com/fsplane/fsplane/models"
+	"github.com/fsplane/fsplane/models/modelstest"
+	"github.com/fsplane/fsplane/providers"
+)
+
+// fakeResolver answers the presets' proxies as the runbook found them, so
+// no test depends on the network's DNS.
+type fakeResolver struct{}
+
+func (fakeResolver) LookupIPAddr(_ context.Context, host string) ([]net.IPAddr, error) {
+	table := map[string][]string{
+		"sip.plusnet.de": {"92.197.176.16", "92.197.176.17", "92.197.177.16"},
+		"sip.1und1.de":   {"212.227.124.129", "2001:8d8:104:100:212:227:124:129"},
+	}
+	var out []net.IPAddr
+	for _, s := range table[host] {
+		out = append(out, net.IPAddr{IP: net.ParseIP(s)})
+	}
+	if len(out) == 0 {
+		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+	}
+	return out, nil
+}
+
+// clock is a settable clock for session expiry.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type env struct {
+	t      testing.TB
+	store  *models.Store
+	ui     *console.Console
+	srv    *httptest.Server
+	clock  *clock
+	tokens map[string]string // by scope; "admin" is the admin token
+}
+
+type envOptions struct {
+	esl         console.ESL
+	tls         bool
+	gatewayPoll time.Duration
+}
+
+// newEnv serves the API and the console the way serve mounts them, on
+// loopback, over a fresh SQLite store with the default profiles and the
+// presets' ranges.
+func newEnv(t testing.TB, opts ...envOptions) *env {
+	t.Helper()
+	var opt envOptions
+	if len(opts) > 0 {
+		opt = opts[0]
+	}
+	ev := &env{t: t, clock: &clock{t: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}, tokens: map[string]string{}}
+	bus := &events.Bus{}
+	ev.store = modelstest.Open(t, "sqlite", modelstest.Options{OnCommit: bus.Publish})
+	ctx := context.Background()
+	if err := providers.Seed(ctx, ev.store, providers.SeedOptions{ExternalIPv4: "46.4.96.105", ExternalIPv6: "2a01:4f8:140:829d::2"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, sc := range auth.AllScopes {
+		ev.tokens[sc] = ev.mintToken(sc, []string{sc})
+	}
+	verifier := auth.NewVerifier(auth.VerifierOptions{Store: ev.store})
+	ao := api.Options{Store: ev.store, Resolver: fakeResolver{}, Verifier: verifier}
+	if opt.esl != nil {
+		ao.ESL = opt.esl
+	}
+	apiHandler := api.New(ao)
+	ui, err := console.New(console.Options{API: apiHandler, Verifier: verifier, Store: ev.store, ESL: opt.esl,
+		Now: ev.clock.Now, IdleTimeout: time.Hour, MaxAge: 12 * time.Hour, GatewayPoll: opt.gatewayPoll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev.ui = ui
+	bus.Subscribe(ui.OnChange)
+	mux := http.NewServeMux()
+	mux.Handle("/", apiHandler)
+	mux.Handle(console.Path, ui)
+	ev.srv = httptest.NewUnstartedServer(mux)
+	ev.srv.Config.RegisterOnShutdown(ui.Close)
+	if opt.tls {
+		ev.srv.StartTLS()
+	} else {
+		ev.srv.Start()
+	}
+	t.Cleanup(func() { ui.Close(); ev.srv.Close() })
+	return ev
+}
+
+func (ev *env) mintToken(name string, scopes []string) string {
+	ev.t.Helper()
+	text, err := auth.NewToken()
+	if err != nil {
+		ev.t.Fatal(err)
+	}
+	if err := ev.store.CreateToken(context.Background(), &models.APIToken{Name: name, Hash: auth.Hash(text), Scopes: scopes}); err != nil {
+		ev.t.Fatal(err)
+	}
+	return text
+}
+
+// browser is a cookie-keeping client that does not follow redirects, so
+// tests see where each answer leads.
+type browser struct {
+	t    testing.TB
+	ev   *env
+	c    *http.Client
+	csrf string // from the last page that had a form
+}
+
+func (ev *env) browser() *browser {
+	jar, _ := cookiejar.New(nil)
+	c := *ev.srv.Client() // a copy: each browser has its own jar
+	c.Jar = jar
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &browser{t: ev.t, ev: ev, c: &c}
+}
+
+type page struct {
+	Code     int
+	Location string
+	Header   http.Header
+	Body     string
+}
+
+var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+func (b *browser) do(req *http.Request) *page {
+	b.t.Helper()
+	res, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	p := &page{Code: res.StatusCode, Location: res.Header.Get("Location"), Header: res.Header, Body: string(body)}
+	if m := csrfRE.FindStringSubmatch(p.Body); m != nil {
+		b.csrf = m[1]
+	}
+	return p
+}
+
+func (b *browser) get(path string) *page {
+	b.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, b.ev.srv.URL+path, nil)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return b.do(req)
+}
+
+// post sends a form; the page's CSRF token is added unless the form has a
+// "csrf" entry of its own (nil to leave it out).
+func (b *browser) post(path string, form url.Values) *page {
+	b.t.Helper()
+	if _, ok := form["csrf"]; !ok {
+		form.Set("csrf", b.csrf)
+	} else if form["csrf"] == nil {
+		delete(form, "csrf")
+	}
+	req, err := http.NewRequest(http.MethodPost, b.ev.srv.URL+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return b.do(req)
+}
+
+// login logs in with token and fails the test unless it leads on.
+func (b *browser) login(token string) {
+	b.t.Helper()
+	b.get("/ui/login")
+	p := b.post("/ui/login", url.Values{"token": {token}})
+	if p.Code != http.StatusSeeOther || (p.Location != "/ui/trunks" && p.Location != "/ui/firewall") {
+		b.t.Fatalf("login: %d → %q\n%s", p.Code, p.Location, p.Body)
+	}
+}
+
+func (b *browser) sessionCookie() *http.Cookie {
+	u, _ := url.Parse(b.ev.srv.URL + "/ui/")
+	for _, c := range b.c.Jar.Cookies(u) {
+		if c.Name == "fsplane_session" {
+			return c
+		}
+	}
+	return nil
+}
+
+func (p *page) want(t testing.TB, code int) *page {
+	t.Helper()
+	if p.Code != code {
+		t.Fatalf("status %d, want %d (Location %q)\n%s", p.Code, code, p.Location, p.Body)
+	}
+	return p
+}
+
+func (p *page) toLogin(t testing.TB) {
+	t.Helper()
+	if p.Code != http.StatusSeeOther || p.Location != "/ui/login" {
+		t.Fatalf("want a redirect to /ui/login, got %d → %q", p.Code, p.Location)
+	}
+}
+
+func (ev *env) trunkNames() []string {
+	ev.t.Helper()
+	rows, _, err := ev.store.ListTrunks(context.Background(), models.TrunkFilter{})
+	if err != nil {
+		ev.t.Fatal(err)
+	}
+	var out []string
+	for _, r := range rows {
+		out = append(out, r.Name)
+	}
+	return out
+}

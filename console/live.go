@@ -1,0 +1,247 @@
+package console
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/fsplane/fsplane/auth"
+	"github.com/fsplane/fsplane/models"
+)
+
+// sseEvent is one server-sent event.
+type sseEvent struct {
+	name string
+	data []byte
+}
+
+// listener is one browser's live-update stream.
+type listener struct {
+	session string
+	ch      chan sseEvent
+	// lost is set when ch was full and an event was dropped: the stream
+	// then tells the page to reload its live parts.
+	mu   sync.Mutex
+	lost bool
+	done chan struct{}
+	once sync.Once
+}
+
+func (l *listener) end() { l.once.Do(func() { close(l.done) }) }
+
+// hub fans changes and gateway states out to the listeners, and polls the
+// gateway states while anyone listens.
+type hub struct {
+	c *Console
+
+	mu       sync.Mutex
+	subs     map[*listener]struct{}
+	closed   bool
+	stopPoll context.CancelFunc
+	pollDone chan struct{}
+	last     map[string]string // trunk\x00node → state as last sent
+}
+
+func newHub(c *Console) *hub { return &hub{c: c, subs: map[*listener]struct{}{}} }
+
+func (h *hub) add(session string) *listener {
+	l := &listener{session: session, ch: make(chan sseEvent, 64), done: make(chan struct{})}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		l.end()
+		return l
+	}
+	h.subs[l] = struct{}{}
+	if len(h.subs) == 1 && h.c.opt.ESL != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		h.stopPoll, h.pollDone, h.last = cancel, make(chan struct{}), map[string]string{}
+		go h.poll(ctx, h.pollDone)
+	}
+	return l
+}
+
+func (h *hub) remove(l *listener) {
+	h.mu.Lock()
+	delete(h.subs, l)
+	var stop context.CancelFunc
+	if len(h.subs) == 0 && h.stopPoll != nil {
+		stop, h.stopPoll = h.stopPoll, nil
+	}
+	h.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+}
+
+func (h *hub) broadcast(ev sseEvent) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for l := range h.subs {
+		select {
+		case l.ch <- ev:
+		default:
+			l.mu.Lock()
+			l.lost = true
+			l.mu.Unlock()
+		}
+	}
+}
+
+// change is the events.Bus subscriber's work: quick, never blocking.
+func (h *hub) change(ev models.ChangeEvent) {
+	b, _ := json.Marshal(struct {
+		Kind string `json:"kind"`
+		Op   string `json:"op"`
+		Name string `json:"name"`
+	}{ev.Kind, ev.Op, ev.Name})
+	h.broadcast(sseEvent{name: "change", data: b})
+}
+
+// endSession ends the streams of a session that logged out.
+func (h *hub) endSession(id string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for l := range h.subs {
+		if l.session == id {
+			l.end()
+		}
+	}
+}
+
+func (h *hub) close() {
+	h.mu.Lock()
+	h.closed = true
+	for l := range h.subs {
+		l.end()
+	}
+	stop, done := h.stopPoll, h.pollDone
+	h.stopPoll = nil
+	h.mu.Unlock()
+	if stop != nil {
+		stop()
+		<-done
+	}
+}
+
+// gatewayEvent is the data of a "gateway" event.
+type gatewayEvent struct {
+	Trunk  string `json:"trunk"`
+	Node   string `json:"node"`
+	State  string `json:"state"`
+	Detail string `json:"detail"`
+	Class  string `json:"class"`
+}
+
+// poll reads every trunk's gateway state each GatewayPoll and sends the
+// ones that changed (all of them on the first round: a page rendered just
+// before the stream opened may already be behind).
+func (h *hub) poll(ctx context.Context, done chan struct{}) {
+	defer close(done)
+	t := time.NewTicker(h.c.opt.GatewayPoll)
+	defer t.Stop()
+	for {
+		h.pollOnce(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (h *hub) pollOnce(ctx context.Context) {
+	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	trunks, _, err := h.c.opt.Store.ListTrunks(qctx, models.TrunkFilter{Page: models.Page{Limit: 1000}})
+	if err != nil {
+		if ctx.Err() == nil {
+			h.c.log.Debug("console: gateway poll: trunks unreadable", "err", err)
+		}
+		return
+	}
+	for _, t := range trunks {
+		gws, _ := h.c.opt.ESL.GatewayStatus(qctx, t)
+		for _, gs := range gws {
+			cell := cellOf(gs)
+			key := t.Name + "\x00" + gs.Node
+			// The detail of a waiting gateway counts down ("retry in
+			// 25s"): only the state itself is news.
+			state := cell.State + "\x00" + cell.Class
+			h.mu.Lock()
+			changed := h.last[key] != state
+			h.last[key] = state
+			h.mu.Unlock()
+			if changed {
+				b, _ := json.Marshal(gatewayEvent{Trunk: cell.Trunk, Node: cell.Node, State: cell.State, Detail: cell.Detail, Class: cell.Class})
+				h.broadcast(sseEvent{name: "gateway", data: b})
+			}
+		}
+	}
+}
+
+// sseHeartbeat is how often an idle stream is checked (session still
+// live, token still valid) and kept open through proxies.
+const sseHeartbeat = 15 * time.Second
+
+func (c *Console) events(w http.ResponseWriter, r *request) {
+	rc := http.NewResponseController(w)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	l := c.hub.add(r.s.id)
+	defer c.hub.remove(l)
+
+	write := func(format string, args ...any) bool {
+		// The server's WriteTimeout would cut a stream that lasts; each
+		// write gets its own deadline instead.
+		_ = rc.SetWriteDeadline(time.Now().Add(30 * time.Second))
+		if _, err := fmt.Fprintf(w, format, args...); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
+	if !write("retry: 3000\n: fsplane live updates\n\n") {
+		return
+	}
+	beat := time.NewTicker(sseHeartbeat)
+	defer beat.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-l.done:
+			write("event: logout\ndata: {}\n\n")
+			return
+		case ev := <-l.ch:
+			l.mu.Lock()
+			lost := l.lost
+			l.lost = false
+			l.mu.Unlock()
+			if lost && !write("event: change\ndata: {\"kind\":\"*\"}\n\n") {
+				return
+			}
+			if !write("event: %s\ndata: %s\n\n", ev.name, ev.data) {
+				return
+			}
+		case <-beat.C:
+			if s := c.sessions.get(r.s.id, false); s == nil {
+				write("event: logout\ndata: {}\n\n")
+				return
+			}
+			if _, err := c.opt.Verifier.Verify(r.Context(), r.s.token); errors.Is(err, auth.ErrUnknownToken) {
+				write("event: logout\ndata: {}\n\n")
+				return
+			}
+			if !write(": beat\n\n") {
+				return
+			}
+		}
+	}
+}
