@@ -17,6 +17,7 @@ import (
 	"github.com/fsplane/fsplane/api"
 	"github.com/fsplane/fsplane/auth"
 	"github.com/fsplane/fsplane/console"
+	"github.com/fsplane/fsplane/esl"
 	"github.com/fsplane/fsplane/events"
 	"github.com/fsplane/fsplane/models"
 	"github.com/fsplane/fsplane/models/modelstest"
@@ -70,7 +71,9 @@ type env struct {
 }
 
 type envOptions struct {
-	esl         console.ESL
+	// eslNode, when set, runs a real ESL manager against this event
+	// socket (an esltest server) for the API and the console.
+	eslNode     string
 	tls         bool
 	gatewayPoll time.Duration
 }
@@ -96,11 +99,13 @@ func newEnv(t testing.TB, opts ...envOptions) *env {
 	}
 	verifier := auth.NewVerifier(auth.VerifierOptions{Store: ev.store})
 	ao := api.Options{Store: ev.store, Resolver: fakeResolver{}, Verifier: verifier}
-	if opt.esl != nil {
-		ao.ESL = opt.esl
+	var view console.ESL
+	if opt.eslNode != "" {
+		m := ev.runESL(bus, opt.eslNode)
+		ao.ESL, view = m, m
 	}
 	apiHandler := api.New(ao)
-	ui, err := console.New(console.Options{API: apiHandler, Verifier: verifier, Store: ev.store, ESL: opt.esl,
+	ui, err := console.New(console.Options{API: apiHandler, Verifier: verifier, Store: ev.store, ESL: view,
 		Now: ev.clock.Now, IdleTimeout: time.Hour, MaxAge: 12 * time.Hour, GatewayPoll: opt.gatewayPoll})
 	if err != nil {
 		t.Fatal(err)
@@ -119,6 +124,28 @@ func newEnv(t testing.TB, opts ...envOptions) *env {
 	}
 	t.Cleanup(func() { ui.Close(); ev.srv.Close() })
 	return ev
+}
+
+// runESL starts an ESL manager tuned for tests, stopped at cleanup
+// (before the store closes: cleanups run last-in first-out).
+func (ev *env) runESL(bus *events.Bus, node string) *esl.Manager {
+	ev.t.Helper()
+	m, err := esl.New(esl.Options{
+		Nodes: []string{node}, Password: "ClueCon", Store: ev.store,
+		DialTimeout: time.Second, AuthTimeout: time.Second, CommandTimeout: 3 * time.Second,
+		HealthInterval: 200 * time.Millisecond, HealthTimeout: time.Second,
+		BackoffMin: 10 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
+		CoalesceWindow: 20 * time.Millisecond, CoalesceMax: 200 * time.Millisecond, DeleteWait: time.Second,
+	})
+	if err != nil {
+		ev.t.Fatal(err)
+	}
+	bus.Subscribe(m.OnChange)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = m.Run(ctx); close(done) }()
+	ev.t.Cleanup(func() { cancel(); <-done })
+	return m
 }
 
 func (ev *env) mintToken(name string, scopes []string) string {

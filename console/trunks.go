@@ -30,6 +30,7 @@ type trunk struct {
 	AuthUsername  string   `json:"auth_username"`
 	HasPassword   bool     `json:"has_password"`
 	CallerID      string   `json:"caller_id"`
+	PingSeconds   int      `json:"ping_seconds"`
 	Enabled       bool     `json:"enabled"`
 	Numbers       []string `json:"numbers"`
 	Hostnames     []string `json:"hostnames"`
@@ -108,7 +109,8 @@ func (c *Console) gatewayCells(ctx context.Context, rows []trunkRow) {
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			t := rows[i].trunk
-			gws, _ := c.opt.ESL.GatewayStatus(ctx, models.Trunk{Name: t.Name, Register: t.Register, Hostnames: t.Hostnames})
+			gws, _ := c.opt.ESL.GatewayStatus(ctx, models.Trunk{Name: t.Name, Register: t.Register, Enabled: t.Enabled,
+				PingSeconds: t.PingSeconds, Hostnames: t.Hostnames})
 			for _, gs := range gws {
 				rows[i].Gateways = append(rows[i].Gateways, cellOf(gs))
 			}
