@@ -43,8 +43,8 @@ func TestLoginSetsSessionCookie(t *testing.T) {
 			req, _ := http.NewRequest(http.MethodPost, ev.srv.URL+"/ui/login", strings.NewReader(form.Encode()))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			p := b.do(req).want(t, http.StatusSeeOther)
-			if p.Location != "/ui/trunks" {
-				t.Errorf("login leads to %q, want /ui/trunks", p.Location)
+			if p.Location != "/ui/" {
+				t.Errorf("login leads to %q, want /ui/", p.Location)
 			}
 			var sc *http.Cookie
 			for _, c := range (&http.Response{Header: p.Header}).Cookies() {
@@ -61,7 +61,9 @@ func TestLoginSetsSessionCookie(t *testing.T) {
 			if strings.Contains(sc.Value, ev.tokens["admin"]) || strings.Contains(sc.Value, strings.TrimPrefix(ev.tokens["admin"], "fsp_")) {
 				t.Error("the session cookie carries the token")
 			}
-			b.get("/ui/").want(t, http.StatusSeeOther)
+			if p := b.get("/ui/").want(t, http.StatusSeeOther); p.Location != "/ui/trunks" {
+				t.Errorf("/ui/ with a session leads to %q, want /ui/trunks", p.Location)
+			}
 			b.get("/ui/trunks").want(t, http.StatusOK)
 		})
 	}
@@ -81,6 +83,14 @@ func TestLoginRefusals(t *testing.T) {
 	if b.sessionCookie() != nil {
 		t.Error("a login without its CSRF token made a session")
 	}
+	// A firewall-only token starts at the firewall preview.
+	fw := ev.browser()
+	fw.login(ev.tokens["firewall:read"])
+	if p := fw.get("/ui/"); p.Location != "/ui/firewall" {
+		t.Errorf("firewall:read token: /ui/ leads to %q", p.Location)
+	}
+	fw.get("/ui/firewall").want(t, http.StatusOK)
+	fw.get("/ui/trunks").want(t, http.StatusForbidden)
 	// A token for FreeSWITCH only has nothing to see.
 	b.get("/ui/login")
 	b.post("/ui/login", url.Values{"token": {ev.tokens["xmlcurl"]}}).want(t, http.StatusForbidden)
@@ -337,8 +347,28 @@ func TestEditDisableDelete(t *testing.T) {
 		t.Errorf("412 not explained:\n%s", p.Body)
 	}
 
+	// A warning (DNS round-robin without an outbound proxy) does not stop
+	// the write; it leads to the form with the warning beside its field.
+	noOB := url.Values{}
+	for k, v := range form {
+		noOB[k] = v
+	}
+	noOB.Set("outbound_proxy", "")
+	noOB.Set("version", "2")
+	p = b.post(id+"/edit", noOB).want(t, http.StatusSeeOther)
+	if p.Location != id+"/edit" {
+		t.Fatalf("a write with warnings leads to %q, want the edit form", p.Location)
+	}
+	p = b.get(id+"/edit").want(t, http.StatusOK)
+	if !strings.Contains(p.Body, `id="warn-outbound_proxy"`) || !strings.Contains(p.Body, "DNS round-robin") || !strings.Contains(p.Body, "with warnings") {
+		t.Errorf("no warning beside outbound_proxy:\n%s", p.Body)
+	}
+	if p = b.get(id + "/edit"); strings.Contains(p.Body, `id="warn-outbound_proxy"`) {
+		t.Error("the warning is shown again on the next visit")
+	}
+
 	b.get("/ui/trunks")
-	b.post(id+"/enabled", url.Values{"enabled": {"false"}, "version": {"2"}}).want(t, http.StatusSeeOther)
+	b.post(id+"/enabled", url.Values{"enabled": {"false"}, "version": {"3"}}).want(t, http.StatusSeeOther)
 	if tr, _ = ev.store.TrunkByName(context.Background(), "plusnet"); tr.Enabled {
 		t.Fatal("disable did not disable")
 	}
@@ -346,7 +376,7 @@ func TestEditDisableDelete(t *testing.T) {
 	if !strings.Contains(p.Body, "Delete trunk <strong>plusnet</strong>") {
 		t.Fatalf("no confirmation:\n%s", p.Body)
 	}
-	b.post(id+"/delete", url.Values{"version": {"3"}, "name": {"plusnet"}}).want(t, http.StatusSeeOther)
+	b.post(id+"/delete", url.Values{"version": {"4"}, "name": {"plusnet"}}).want(t, http.StatusSeeOther)
 	if n := ev.trunkNames(); len(n) != 0 {
 		t.Fatalf("delete left %v", n)
 	}

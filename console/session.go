@@ -32,6 +32,26 @@ type session struct {
 	mu       sync.Mutex
 	lastSeen time.Time
 	flash    []string
+	// warnings are the API's warnings of the last write to a trunk, shown
+	// once beside the fields of its edit form.
+	warnings map[string][]warning
+}
+
+func (s *session) setWarnings(trunkID string, w []warning) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.warnings == nil {
+		s.warnings = map[string][]warning{}
+	}
+	s.warnings[trunkID] = w
+}
+
+func (s *session) takeWarnings(trunkID string) []warning {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := s.warnings[trunkID]
+	delete(s.warnings, trunkID)
+	return w
 }
 
 func (s *session) addFlash(msg string) {
@@ -205,12 +225,28 @@ func (c *Console) toLogin(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
 }
 
+// index leads to the first page the session's token may read.
 func (c *Console) index(w http.ResponseWriter, r *http.Request) {
-	if c.sessionOf(r, true) == nil {
-		http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
+	s := c.sessionOf(r, true)
+	if s == nil {
+		c.toLogin(w, r)
 		return
 	}
-	http.Redirect(w, r, "/ui/trunks", http.StatusSeeOther)
+	p, err := c.opt.Verifier.Verify(r.Context(), s.token)
+	if errors.Is(err, auth.ErrUnknownToken) {
+		c.sessions.drop(s.id)
+		c.toLogin(w, r)
+		return
+	}
+	if err != nil {
+		c.errorPage(w, r, s, http.StatusServiceUnavailable, "fsplane cannot check your token right now (database unavailable); try again shortly.")
+		return
+	}
+	dest := "/ui/trunks"
+	if !p.Allows(auth.ScopeSIPRead) {
+		dest = "/ui/firewall"
+	}
+	http.Redirect(w, r, dest, http.StatusSeeOther)
 }
 
 type loginView struct {
@@ -220,7 +256,7 @@ type loginView struct {
 
 func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
 	if c.sessionOf(r, false) != nil {
-		http.Redirect(w, r, "/ui/trunks", http.StatusSeeOther)
+		http.Redirect(w, r, Path, http.StatusSeeOther)
 		return
 	}
 	c.renderLogin(w, r, http.StatusOK, "")
@@ -268,11 +304,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	c.setCookie(w, r, loginCookie, "", "/ui/login", -1)
 	c.setCookie(w, r, sessionCookie, s.id, Path, int(c.opt.MaxAge/time.Second))
 	c.log.Info("console: login", "token", p.Name, "remote", r.RemoteAddr)
-	dest := "/ui/trunks"
-	if !p.Allows(auth.ScopeSIPRead) {
-		dest = "/ui/firewall"
-	}
-	http.Redirect(w, r, dest, http.StatusSeeOther)
+	http.Redirect(w, r, Path, http.StatusSeeOther)
 }
 
 func (c *Console) logout(w http.ResponseWriter, r *http.Request) {

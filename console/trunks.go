@@ -132,13 +132,17 @@ func presetFor(name string) (providers.Preset, bool) {
 // trunkForm is the create and edit form: the values to show again, and
 // the API's errors by field.
 type trunkForm struct {
-	Preset  providers.Preset
-	Trunk   trunk // edit only
-	Values  map[string]string
-	Fields  map[string]string
-	Other   []string // errors for fields the form does not show
-	Error   string
-	Presets []providers.Preset
+	Preset providers.Preset
+	Trunk  trunk // edit only
+	Values map[string]string
+	Fields map[string]string
+	Other  []string // errors for fields the form does not show
+	// Warnings are the API's findings that did not stop the last write,
+	// by field; OtherWarnings those for fields the form does not show.
+	Warnings      map[string]string
+	OtherWarnings []string
+	Error         string
+	Presets       []providers.Preset
 }
 
 var createFields = map[string]bool{"preset": true, "name": true, "numbers": true, "description": true, "username": true, "password": true}
@@ -186,11 +190,7 @@ func (c *Console) createTrunk(w http.ResponseWriter, r *request) {
 			Warnings []warning `json:"warnings"`
 		}
 		_ = res.decode(&out)
-		r.s.addFlash("Trunk " + out.Name + " created.")
-		for _, wn := range out.Warnings {
-			r.s.addFlash("Warning on " + out.Name + " (" + wn.Field + "): " + wn.Message)
-		}
-		http.Redirect(w, r.Request, "/ui/trunks", http.StatusSeeOther)
+		c.afterWrite(w, r, out.trunk, "created", out.Warnings)
 		return
 	}
 	if res.Code == http.StatusUnauthorized {
@@ -209,6 +209,38 @@ func (c *Console) createTrunk(w http.ResponseWriter, r *request) {
 		f.Error = pr.Error
 	}
 	c.page(w, r, res.Code, "trunk_new.html", "New trunk", "trunks", f)
+}
+
+// afterWrite leads to the trunk list, or, when the API had warnings, to
+// the trunk's edit form with each warning beside its field.
+func (c *Console) afterWrite(w http.ResponseWriter, r *request, t trunk, done string, warnings []warning) {
+	if len(warnings) == 0 {
+		r.s.addFlash("Trunk " + t.Name + " " + done + ".")
+		http.Redirect(w, r.Request, "/ui/trunks", http.StatusSeeOther)
+		return
+	}
+	id := strconv.FormatUint(uint64(t.ID), 10)
+	r.s.addFlash("Trunk " + t.Name + " " + done + ", with warnings: see beside the fields below.")
+	r.s.setWarnings(id, warnings)
+	http.Redirect(w, r.Request, "/ui/trunks/"+id+"/edit", http.StatusSeeOther)
+}
+
+// withWarnings puts warnings beside the form's fields.
+func (f *trunkForm) withWarnings(ws []warning) {
+	if len(ws) == 0 {
+		return
+	}
+	f.Warnings = map[string]string{}
+	for _, w := range ws {
+		if editFields[w.Field] {
+			if f.Warnings[w.Field] != "" {
+				f.Warnings[w.Field] += "; "
+			}
+			f.Warnings[w.Field] += w.Message
+		} else {
+			f.OtherWarnings = append(f.OtherWarnings, w.Field+": "+w.Message)
+		}
+	}
 }
 
 // trunkPath is the API path of the trunk named in the URL (an id).
@@ -234,7 +266,9 @@ func (c *Console) editTrunkPage(w http.ResponseWriter, r *request) {
 	if c.get(w, r, path, &t) {
 		return
 	}
-	c.page(w, r, http.StatusOK, "trunk_edit.html", "Edit trunk "+t.Name, "trunks", trunkForm{Trunk: t, Values: trunkValues(t)})
+	f := trunkForm{Trunk: t, Values: trunkValues(t)}
+	f.withWarnings(r.s.takeWarnings(r.PathValue("id")))
+	c.page(w, r, http.StatusOK, "trunk_edit.html", "Edit trunk "+t.Name, "trunks", f)
 }
 
 func trunkValues(t trunk) map[string]string {
@@ -284,11 +318,7 @@ func (c *Console) editTrunk(w http.ResponseWriter, r *request) {
 			Warnings []warning `json:"warnings"`
 		}
 		_ = res.decode(&out)
-		r.s.addFlash("Trunk " + out.Name + " saved.")
-		for _, wn := range out.Warnings {
-			r.s.addFlash("Warning on " + out.Name + " (" + wn.Field + "): " + wn.Message)
-		}
-		http.Redirect(w, r.Request, "/ui/trunks", http.StatusSeeOther)
+		c.afterWrite(w, r, out.trunk, "saved", out.Warnings)
 		return
 	}
 	if res.Code == http.StatusUnauthorized || res.Code == http.StatusNotFound {
