@@ -160,6 +160,22 @@ func (ev *env) mintToken(name string, scopes []string) string {
 	return text
 }
 
+// revoke deletes the tokens with this name.
+func (ev *env) revoke(name string) {
+	ev.t.Helper()
+	toks, err := ev.store.ListTokens(context.Background())
+	if err != nil {
+		ev.t.Fatal(err)
+	}
+	for _, k := range toks {
+		if k.Name == name {
+			if err := ev.store.DeleteToken(context.Background(), k.ID); err != nil {
+				ev.t.Fatal(err)
+			}
+		}
+	}
+}
+
 // browser is a cookie-keeping client that does not follow redirects, so
 // tests see where each answer leads.
 type browser struct {

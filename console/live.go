@@ -22,7 +22,10 @@ type sseEvent struct {
 // listener is one browser's live-update stream.
 type listener struct {
 	session string
-	ch      chan sseEvent
+	// admin: the token may see every kind of change (token changes are
+	// admin-only in the API too).
+	admin bool
+	ch    chan sseEvent
 	// lost is set when ch was full and an event was dropped: the stream
 	// then tells the page to reload its live parts.
 	mu   sync.Mutex
@@ -48,8 +51,8 @@ type hub struct {
 
 func newHub(c *Console) *hub { return &hub{c: c, subs: map[*listener]struct{}{}} }
 
-func (h *hub) add(session string) *listener {
-	l := &listener{session: session, ch: make(chan sseEvent, 64), done: make(chan struct{})}
+func (h *hub) add(session string, admin bool) *listener {
+	l := &listener{session: session, admin: admin, ch: make(chan sseEvent, 64), done: make(chan struct{})}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -78,10 +81,14 @@ func (h *hub) remove(l *listener) {
 	}
 }
 
-func (h *hub) broadcast(ev sseEvent) {
+// broadcast hands ev to every listener (only to admins when adminOnly).
+func (h *hub) broadcast(ev sseEvent, adminOnly bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for l := range h.subs {
+		if adminOnly && !l.admin {
+			continue
+		}
 		select {
 		case l.ch <- ev:
 		default:
@@ -99,7 +106,7 @@ func (h *hub) change(ev models.ChangeEvent) {
 		Op   string `json:"op"`
 		Name string `json:"name"`
 	}{ev.Kind, ev.Op, ev.Name})
-	h.broadcast(sseEvent{name: "change", data: b})
+	h.broadcast(sseEvent{name: "change", data: b}, ev.Kind == models.KindToken)
 }
 
 // endSession ends the streams of a session that logged out.
@@ -178,7 +185,7 @@ func (h *hub) pollOnce(ctx context.Context) {
 			h.mu.Unlock()
 			if changed {
 				b, _ := json.Marshal(gatewayEvent{Trunk: cell.Trunk, Node: cell.Node, State: cell.State, Detail: cell.Detail, Class: cell.Class})
-				h.broadcast(sseEvent{name: "gateway", data: b})
+				h.broadcast(sseEvent{name: "gateway", data: b}, false)
 			}
 		}
 	}
@@ -195,7 +202,7 @@ func (c *Console) events(w http.ResponseWriter, r *request) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	l := c.hub.add(r.s.id)
+	l := c.hub.add(r.s.id, r.p.Allows(auth.ScopeAdmin))
 	defer c.hub.remove(l)
 
 	write := func(format string, args ...any) bool {
