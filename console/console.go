@@ -125,6 +125,10 @@ func (c *Console) routes() {
 	m.Handle("POST /ui/trunks/{id}/delete", c.authed(write, c.deleteTrunk))
 
 	m.Handle("GET /ui/extensions", c.authed(read, c.extensionsPage))
+	m.Handle("POST /ui/extensions", c.authed(write, c.createExtension))
+	m.Handle("POST /ui/extensions/{id}/enabled", c.authed(write, c.setExtensionEnabled))
+	m.Handle("GET /ui/extensions/{id}/delete", c.authed(write, c.deleteExtensionPage))
+	m.Handle("POST /ui/extensions/{id}/delete", c.authed(write, c.deleteExtension))
 	m.Handle("GET /ui/registrations", c.authed(read, c.registrationsPage))
 	m.Handle("GET /ui/providers", c.authed(read, c.providersPage))
 	m.Handle("GET /ui/firewall", c.authed(auth.ScopeFirewallRead, c.firewallPage))

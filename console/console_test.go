@@ -408,3 +408,40 @@ func TestOtherPagesRender(t *testing.T) {
 		t.Errorf("garbage pasted: %d\n%s", p.Code, p.Body)
 	}
 }
+
+func TestExtensions(t *testing.T) {
+	ev := newEnv(t)
+	b := ev.browser()
+	b.login(ev.tokens["admin"])
+	p := b.get("/ui/extensions").want(t, http.StatusOK)
+	if !strings.Contains(p.Body, `action="/ui/extensions"`) {
+		t.Fatalf("no create form for an admin:\n%s", p.Body)
+	}
+	p = b.post("/ui/extensions", url.Values{"user_id": {"1001"}, "domain": {"pbx.example.com"}, "display_name": {"<b>Desk</b>"}}).want(t, http.StatusUnprocessableEntity)
+	if !strings.Contains(p.Body, `id="err-password"`) || !strings.Contains(p.Body, `value="1001"`) || strings.Contains(p.Body, "<b>Desk</b>") {
+		t.Errorf("missing password: no error beside the field, values lost, or unescaped:\n%s", p.Body)
+	}
+	b.post("/ui/extensions", url.Values{"user_id": {"1001"}, "domain": {"pbx.example.com"}, "password": {"a-long-sip-password"}}).want(t, http.StatusSeeOther)
+	p = b.get("/ui/extensions").want(t, http.StatusOK)
+	if !strings.Contains(p.Body, `data-extension="1001@pbx.example.com"`) || !strings.Contains(p.Body, "Extension 1001@pbx.example.com created.") {
+		t.Fatalf("the new extension is not listed:\n%s", p.Body)
+	}
+	exts, _, err := ev.store.ListExtensions(context.Background(), models.ExtensionFilter{})
+	if err != nil || len(exts) != 1 {
+		t.Fatalf("extensions %v %v", exts, err)
+	}
+	id := "/ui/extensions/" + strconv.FormatUint(uint64(exts[0].ID), 10)
+	b.post(id+"/enabled", url.Values{"enabled": {"false"}, "version": {"1"}}).want(t, http.StatusSeeOther)
+	b.get(id + "/delete").want(t, http.StatusOK)
+	b.post(id+"/delete", url.Values{"version": {"2"}, "name": {"1001@pbx.example.com"}}).want(t, http.StatusSeeOther)
+	if exts, _, _ = ev.store.ListExtensions(context.Background(), models.ExtensionFilter{}); len(exts) != 0 {
+		t.Fatalf("delete left %v", exts)
+	}
+
+	ro := ev.browser()
+	ro.login(ev.tokens["sip:read"])
+	if p := ro.get("/ui/extensions").want(t, http.StatusOK); strings.Contains(p.Body, `action="/ui/extensions"`) {
+		t.Error("a sip:read token sees the create form")
+	}
+	ro.post("/ui/extensions", url.Values{"user_id": {"1002"}, "domain": {"pbx.example.com"}, "password": {"a-long-sip-password"}}).want(t, http.StatusForbidden)
+}

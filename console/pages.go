@@ -11,29 +11,6 @@ import (
 	"github.com/fsplane/fsplane/models"
 )
 
-type extension struct {
-	ID          uint   `json:"id"`
-	Domain      string `json:"domain"`
-	UserID      string `json:"user_id"`
-	DisplayName string `json:"display_name"`
-	CallerID    string `json:"caller_id"`
-	Context     string `json:"context"`
-	Enabled     bool   `json:"enabled"`
-	Description string `json:"description"`
-	RenderError string `json:"render_error"`
-}
-
-func (c *Console) extensionsPage(w http.ResponseWriter, r *request) {
-	var list struct {
-		Items []extension `json:"items"`
-		Total int64       `json:"total"`
-	}
-	if c.get(w, r, "/api/v1/sip/extensions?limit=1000", &list) {
-		return
-	}
-	c.page(w, r, http.StatusOK, "extensions.html", "Extensions", "extensions", list)
-}
-
 func (c *Console) registrationsPage(w http.ResponseWriter, r *request) {
 	c.page(w, r, http.StatusOK, "registrations.html", "Registrations", "registrations", nil)
 }

@@ -43,7 +43,7 @@ var funcs = template.FuncMap{
 	},
 	// dict3 hands a form field's name, label and form to the "input"
 	// template.
-	"dict3": func(name, label string, f trunkForm) inputView {
+	"dict3": func(name, label string, f formView) inputView {
 		return inputView{Name: name, Label: label, Type: "text", Form: f}
 	},
 	// field returns a form's error for a field ("" for none).
@@ -101,7 +101,7 @@ func (c *Console) render(w http.ResponseWriter, code int, page string, data any)
 // inputView is one text field of a form.
 type inputView struct {
 	Name, Label, Type string
-	Form              trunkForm
+	Form              formView
 }
 
 type errorData struct{ Message string }

@@ -129,9 +129,9 @@ func presetFor(name string) (providers.Preset, bool) {
 	return p, true
 }
 
-// trunkForm is the create and edit form: the values to show again, and
-// the API's errors by field.
-type trunkForm struct {
+// formView is a create or edit form: the values to show again, and the
+// API's errors and warnings by field.
+type formView struct {
 	Preset providers.Preset
 	Trunk  trunk // edit only
 	Values map[string]string
@@ -149,7 +149,7 @@ var createFields = map[string]bool{"preset": true, "name": true, "numbers": true
 
 func (c *Console) newTrunkPage(w http.ResponseWriter, r *request) {
 	name := r.URL.Query().Get("preset")
-	f := trunkForm{Presets: providers.Builtin(), Values: map[string]string{}}
+	f := formView{Presets: providers.Builtin(), Values: map[string]string{}}
 	if name != "" {
 		f.Preset, _ = presetFor(name)
 	}
@@ -198,7 +198,7 @@ func (c *Console) createTrunk(w http.ResponseWriter, r *request) {
 		return
 	}
 	p, _ := presetFor(form.Get("preset"))
-	f := trunkForm{Preset: p, Presets: providers.Builtin(), Values: map[string]string{}}
+	f := formView{Preset: p, Presets: providers.Builtin(), Values: map[string]string{}}
 	for _, k := range []string{"name", "numbers", "description", "username"} {
 		f.Values[k] = form.Get(k) // never the password
 	}
@@ -226,7 +226,7 @@ func (c *Console) afterWrite(w http.ResponseWriter, r *request, t trunk, done st
 }
 
 // withWarnings puts warnings beside the form's fields.
-func (f *trunkForm) withWarnings(ws []warning) {
+func (f *formView) withWarnings(ws []warning) {
 	if len(ws) == 0 {
 		return
 	}
@@ -266,7 +266,7 @@ func (c *Console) editTrunkPage(w http.ResponseWriter, r *request) {
 	if c.get(w, r, path, &t) {
 		return
 	}
-	f := trunkForm{Trunk: t, Values: trunkValues(t)}
+	f := formView{Trunk: t, Values: trunkValues(t)}
 	f.withWarnings(r.s.takeWarnings(r.PathValue("id")))
 	c.page(w, r, http.StatusOK, "trunk_edit.html", "Edit trunk "+t.Name, "trunks", f)
 }
@@ -329,7 +329,7 @@ func (c *Console) editTrunk(w http.ResponseWriter, r *request) {
 	if c.get(w, r, path, &t) {
 		return
 	}
-	f := trunkForm{Trunk: t, Values: map[string]string{}}
+	f := formView{Trunk: t, Values: map[string]string{}}
 	for k := range editFields {
 		if k != "password" {
 			f.Values[k] = form.Get(k)
@@ -388,7 +388,7 @@ func (c *Console) deleteTrunkPage(w http.ResponseWriter, r *request) {
 	if c.get(w, r, path, &t) {
 		return
 	}
-	c.page(w, r, http.StatusOK, "trunk_delete.html", "Delete trunk "+t.Name, "trunks", trunkForm{Trunk: t})
+	c.page(w, r, http.StatusOK, "trunk_delete.html", "Delete trunk "+t.Name, "trunks", formView{Trunk: t})
 }
 
 func (c *Console) deleteTrunk(w http.ResponseWriter, r *request) {
