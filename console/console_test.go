@@ -432,7 +432,7 @@ func TestExtensions(t *testing.T) {
 	}
 	id := "/ui/extensions/" + strconv.FormatUint(uint64(exts[0].ID), 10)
 	b.post(id+"/enabled", url.Values{"enabled": {"false"}, "version": {"1"}}).want(t, http.StatusSeeOther)
-	b.get(id + "/delete").want(t, http.StatusOK)
+	b.get(id+"/delete").want(t, http.StatusOK)
 	b.post(id+"/delete", url.Values{"version": {"2"}, "name": {"1001@pbx.example.com"}}).want(t, http.StatusSeeOther)
 	if exts, _, _ = ev.store.ListExtensions(context.Background(), models.ExtensionFilter{}); len(exts) != 0 {
 		t.Fatalf("delete left %v", exts)
