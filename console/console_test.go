@@ -445,3 +445,34 @@ func TestExtensions(t *testing.T) {
 	}
 	ro.post("/ui/extensions", url.Values{"user_id": {"1002"}, "domain": {"pbx.example.com"}, "password": {"a-long-sip-password"}}).want(t, http.StatusForbidden)
 }
+
+func TestProviderRanges(t *testing.T) {
+	ev := newEnv(t)
+	b := ev.browser()
+	b.login(ev.tokens["admin"])
+	b.get("/ui/providers").want(t, http.StatusOK)
+	p := b.post("/ui/providers/plusnet/ranges", url.Values{"cidr": {"92.197.300.0/24"}, "ports": {"5060/udp"}}).want(t, http.StatusUnprocessableEntity)
+	if !strings.Contains(p.Body, `id="err-plusnet-cidr"`) || strings.Contains(p.Body, `id="err-1und1-cidr"`) {
+		t.Errorf("the CIDR error is not beside the Plusnet form's field:\n%s", p.Body)
+	}
+	b.post("/ui/providers/plusnet/ranges", url.Values{"cidr": {"198.51.100.0/24"}, "ports": {"5060/udp\n5061/tcp"}, "description": {"test"}}).want(t, http.StatusSeeOther)
+	ranges, err := ev.store.ListRanges(context.Background(), "plusnet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var added *models.ProviderRange
+	for i := range ranges {
+		if ranges[i].CIDR == "198.51.100.0/24" {
+			added = &ranges[i]
+		}
+	}
+	if added == nil || !slices.Equal([]string(added.Ports), []string{"5060/udp", "5061/tcp"}) {
+		t.Fatalf("range not stored as sent: %+v", ranges)
+	}
+	del := "/ui/providers/plusnet/ranges/" + strconv.FormatUint(uint64(added.ID), 10) + "/delete"
+	b.get(del).want(t, http.StatusOK)
+	b.post(del, url.Values{"version": {strconv.FormatInt(added.Version, 10)}, "cidr": {added.CIDR}}).want(t, http.StatusSeeOther)
+	if after, _ := ev.store.ListRanges(context.Background(), "plusnet"); len(after) != len(ranges)-1 {
+		t.Fatalf("delete: %d ranges, want %d", len(after), len(ranges)-1)
+	}
+}

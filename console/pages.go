@@ -3,6 +3,7 @@ package console
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +17,9 @@ func (c *Console) registrationsPage(w http.ResponseWriter, r *request) {
 }
 
 type providerRange struct {
+	ID          uint     `json:"id"`
+	Version     int64    `json:"version"`
+	Provider    string   `json:"provider"`
 	CIDR        string   `json:"cidr"`
 	Ports       []string `json:"ports"`
 	Description string   `json:"description"`
@@ -28,9 +32,20 @@ type provider struct {
 	Ranges  int    `json:"ranges"`
 	Trunks  int    `json:"trunks"`
 	List    []providerRange
+	// Form is the add-range form, with the API's errors when this
+	// provider's form was the one sent.
+	Form formView
 }
 
+var rangeFields = map[string]bool{"cidr": true, "ports": true, "description": true}
+
 func (c *Console) providersPage(w http.ResponseWriter, r *request) {
+	c.renderProviders(w, r, http.StatusOK, "", formView{})
+}
+
+// renderProviders shows every provider with its ranges; form goes to the
+// add-range form of provider formFor.
+func (c *Console) renderProviders(w http.ResponseWriter, r *request, code int, formFor string, form formView) {
 	var list struct {
 		Items []provider `json:"items"`
 	}
@@ -45,8 +60,86 @@ func (c *Console) providersPage(w http.ResponseWriter, r *request) {
 			return
 		}
 		list.Items[i].List = rl.Items
+		list.Items[i].Form = formView{Values: map[string]string{}}
+		if list.Items[i].Name == formFor {
+			list.Items[i].Form = form
+		}
 	}
-	c.page(w, r, http.StatusOK, "providers.html", "Providers and ranges", "providers", list.Items)
+	c.page(w, r, code, "providers.html", "Providers and ranges", "providers", list.Items)
+}
+
+func (c *Console) createRange(w http.ResponseWriter, r *request) {
+	name := r.PathValue("name")
+	form := r.PostForm
+	body := map[string]any{"cidr": form.Get("cidr"), "ports": splitList(form.Get("ports"))}
+	if v := form.Get("description"); v != "" {
+		body["description"] = v
+	}
+	res, err := c.call(r, http.MethodPost, "/api/v1/providers/"+url.PathEscape(name)+"/ranges", body)
+	if err != nil {
+		c.errorPage(w, r.Request, r.s, http.StatusInternalServerError, "The request could not be made.")
+		return
+	}
+	if res.Code == http.StatusCreated {
+		r.s.addFlash("Range " + form.Get("cidr") + " added to " + name + ".")
+		http.Redirect(w, r.Request, "/ui/providers", http.StatusSeeOther)
+		return
+	}
+	if res.Code == http.StatusUnauthorized {
+		c.apiFailure(w, r, res)
+		return
+	}
+	f := formView{Values: map[string]string{"cidr": form.Get("cidr"), "ports": form.Get("ports"), "description": form.Get("description")}}
+	pr := res.problem()
+	f.Fields, f.Other = pr.Fields, fieldList(pr.Fields, rangeFields)
+	if len(pr.Fields) == 0 || len(f.Other) > 0 {
+		f.Error = pr.Error
+	}
+	c.renderProviders(w, r, res.Code, name, f)
+}
+
+func rangePath(r *request) (string, bool) {
+	id := r.PathValue("id")
+	if _, err := strconv.ParseUint(id, 10, 32); err != nil {
+		return "", false
+	}
+	return "/api/v1/providers/" + url.PathEscape(r.PathValue("name")) + "/ranges/" + id, true
+}
+
+func (c *Console) deleteRangePage(w http.ResponseWriter, r *request) {
+	path, ok := rangePath(r)
+	if !ok {
+		c.errorPage(w, r.Request, r.s, http.StatusNotFound, "No such range.")
+		return
+	}
+	var rg providerRange
+	if c.get(w, r, path, &rg) {
+		return
+	}
+	c.page(w, r, http.StatusOK, "range_delete.html", "Delete range "+rg.CIDR, "providers", rg)
+}
+
+func (c *Console) deleteRange(w http.ResponseWriter, r *request) {
+	path, ok := rangePath(r)
+	if !ok {
+		c.errorPage(w, r.Request, r.s, http.StatusNotFound, "No such range.")
+		return
+	}
+	var hdr []string
+	if v := r.PostForm.Get("version"); v != "" {
+		hdr = []string{"If-Match", `"` + v + `"`}
+	}
+	res, err := c.call(r, http.MethodDelete, path, nil, hdr...)
+	if err != nil {
+		c.errorPage(w, r.Request, r.s, http.StatusInternalServerError, "The request could not be made.")
+		return
+	}
+	if !res.ok() {
+		c.apiFailure(w, r, res)
+		return
+	}
+	r.s.addFlash("Range " + r.PostForm.Get("cidr") + " deleted.")
+	http.Redirect(w, r.Request, "/ui/providers", http.StatusSeeOther)
 }
 
 type firewallData struct {

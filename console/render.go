@@ -44,7 +44,11 @@ var funcs = template.FuncMap{
 	// dict3 hands a form field's name, label and form to the "input"
 	// template.
 	"dict3": func(name, label string, f formView) inputView {
-		return inputView{Name: name, Label: label, Type: "text", Form: f}
+		return inputView{ID: name, Name: name, Label: label, Type: "text", Form: f}
+	},
+	// dict4 is dict3 for a page with several forms: ids get a prefix.
+	"dict4": func(prefix, name, label string, f formView) inputView {
+		return inputView{ID: prefix + "-" + name, Name: name, Label: label, Type: "text", Form: f}
 	},
 	// field returns a form's error for a field ("" for none).
 	"field": func(errs map[string]string, name string) string { return errs[name] },
@@ -100,8 +104,8 @@ func (c *Console) render(w http.ResponseWriter, code int, page string, data any)
 
 // inputView is one text field of a form.
 type inputView struct {
-	Name, Label, Type string
-	Form              formView
+	ID, Name, Label, Type string
+	Form                  formView
 }
 
 type errorData struct{ Message string }
