@@ -46,7 +46,7 @@ type hub struct {
 	closed   bool
 	stopPoll context.CancelFunc
 	pollDone chan struct{}
-	last     map[string]string // trunk\x00node → state as last sent
+	last     map[string]gatewayEvent // trunk\x00node → as last sent
 }
 
 func newHub(c *Console) *hub { return &hub{c: c, subs: map[*listener]struct{}{}} }
@@ -62,8 +62,20 @@ func (h *hub) add(session string, admin bool) *listener {
 	h.subs[l] = struct{}{}
 	if len(h.subs) == 1 && h.c.opt.ESL != nil {
 		ctx, cancel := context.WithCancel(context.Background())
-		h.stopPoll, h.pollDone, h.last = cancel, make(chan struct{}), map[string]string{}
+		h.stopPoll, h.pollDone, h.last = cancel, make(chan struct{}), map[string]gatewayEvent{}
 		go h.poll(ctx, h.pollDone)
+	}
+	// The states known now: one may have changed between the page's
+	// rendering and this stream's start.
+	for _, g := range h.last {
+		b, _ := json.Marshal(g)
+		select {
+		case l.ch <- sseEvent{name: "gateway", data: b}:
+		default:
+			l.mu.Lock()
+			l.lost = true // the page reloads its live parts instead
+			l.mu.Unlock()
+		}
 	}
 	return l
 }
@@ -175,16 +187,19 @@ func (h *hub) pollOnce(ctx context.Context) {
 		gws, _ := h.c.opt.ESL.GatewayStatus(qctx, t)
 		for _, gs := range gws {
 			cell := cellOf(gs)
+			g := gatewayEvent{Trunk: cell.Trunk, Node: cell.Node, State: cell.State, Detail: cell.Detail, Class: cell.Class}
 			key := t.Name + "\x00" + gs.Node
+			h.mu.Lock()
+			old, seen := h.last[key]
 			// The detail of a waiting gateway counts down ("retry in
 			// 25s"): only the state itself is news.
-			state := cell.State + "\x00" + cell.Class
-			h.mu.Lock()
-			changed := h.last[key] != state
-			h.last[key] = state
+			changed := !seen || old.State != g.State || old.Class != g.Class
+			if changed {
+				h.last[key] = g
+			}
 			h.mu.Unlock()
 			if changed {
-				b, _ := json.Marshal(gatewayEvent{Trunk: cell.Trunk, Node: cell.Node, State: cell.State, Detail: cell.Detail, Class: cell.Class})
+				b, _ := json.Marshal(g)
 				h.broadcast(sseEvent{name: "gateway", data: b}, false)
 			}
 		}

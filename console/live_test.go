@@ -140,6 +140,10 @@ func TestLiveEvents(t *testing.T) {
 	if !strings.Contains(d, `"class":"bad"`) || !strings.Contains(d, `"trunk":"1und1"`) {
 		t.Errorf("gateway event %s", d)
 	}
+	// A stream that starts later hears the states known now, unchanged
+	// since: a page rendered just before a change is not left behind.
+	late := b.events(t)
+	late.next(t, "gateway", `"state":"FAIL_WAIT"`)
 
 	// Token changes are admin-only, as in the API: a sip:read stream does
 	// not hear of them, an admin stream does.

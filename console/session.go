@@ -299,7 +299,11 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// A fresh id at every login: a session id planted before login is
-	// never the one that gets the token.
+	// never the one that gets the token; a session this browser had ends.
+	if old := c.sessionOf(r, false); old != nil {
+		c.sessions.drop(old.id)
+		c.hub.endSession(old.id)
+	}
 	s := c.sessions.create(token, p.Name)
 	c.setCookie(w, r, loginCookie, "", "/ui/login", -1)
 	c.setCookie(w, r, sessionCookie, s.id, Path, int(c.opt.MaxAge/time.Second))
