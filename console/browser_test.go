@@ -3,6 +3,7 @@ package console_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,13 +35,19 @@ func chromiumPath(t *testing.T) string {
 	return ""
 }
 
-// ui drives one headless Chromium tab through the console. A failed step
-// saves a screenshot of the page it failed on and names the file.
+// ui drives one headless Chromium tab through the console. Each step
+// keeps a screenshot of the page it ended on; a failure writes them all,
+// with one of the page it failed on, and names the directory.
 type ui struct {
-	t    *testing.T
-	ctx  context.Context
-	base string
-	shot string // directory for screenshots, made on the first failure
+	t     *testing.T
+	ctx   context.Context
+	base  string
+	shots []shot
+}
+
+type shot struct {
+	name string
+	jpeg []byte
 }
 
 func (u *ui) step(name string, actions ...chromedp.Action[chromedp.Void]) {
@@ -49,6 +56,9 @@ func (u *ui) step(name string, actions ...chromedp.Action[chromedp.Void]) {
 	defer cancel()
 	if err := chromedp.Do(ctx, actions...); err != nil {
 		u.fail(name, err)
+	}
+	if b, err := chromedp.Run(ctx, chromedp.FullScreenshot(70)); err == nil {
+		u.shots = append(u.shots, shot{name: name, jpeg: b})
 	}
 }
 
@@ -79,17 +89,19 @@ func (u *ui) fail(name string, err error) {
 	ctx, cancel := context.WithTimeout(u.ctx, 5*time.Second)
 	defer cancel()
 	loc, _ := chromedp.Run(ctx, chromedp.Location())
-	if u.shot == "" {
-		// Outside t.TempDir: the screenshots must outlive the failed test.
-		u.shot, _ = os.MkdirTemp("", "fsplane-console-screenshots-")
+	if b, serr := chromedp.Run(ctx, chromedp.FullScreenshot(70)); serr == nil {
+		u.shots = append(u.shots, shot{name: "FAILED " + name, jpeg: b})
 	}
-	file := filepath.Join(u.shot, strings.NewReplacer(" ", "-", "/", "-").Replace(name)+".png")
-	if png, serr := chromedp.Run(ctx, chromedp.FullScreenshot(100)); serr == nil {
-		if werr := os.WriteFile(file, png, 0o644); werr == nil {
-			u.t.Fatalf("%s: %v (page %s; screenshot %s)", name, err, loc, file)
-		}
+	// Outside t.TempDir: the screenshots must outlive the failed test.
+	dir, derr := os.MkdirTemp("", "fsplane-console-screenshots-")
+	if derr != nil {
+		u.t.Fatalf("%s: %v (page %s; no screenshots: %v)", name, err, loc, derr)
 	}
-	u.t.Fatalf("%s: %v (page %s; no screenshot)", name, err, loc)
+	for i, s := range u.shots {
+		file := fmt.Sprintf("%02d-%s.jpg", i+1, strings.NewReplacer(" ", "-", "/", "-").Replace(s.name))
+		_ = os.WriteFile(filepath.Join(dir, file), s.jpeg, 0o644)
+	}
+	u.t.Fatalf("%s: %v (page %s; screenshots of each step in %s)", name, err, loc, dir)
 }
 
 func (u *ui) go_(path string) chromedp.Action[chromedp.Void] { return chromedp.Navigate(u.base + path) }
