@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/fsplane/fsplane/esl/esltest"
@@ -235,5 +237,26 @@ func TestBrowser(t *testing.T) {
 	if n := eval[int](u, "rows", `document.querySelectorAll("tr[data-trunk]").length`); n != 2 {
 		u.fail("rows", errors.New("want 2 trunk rows"))
 	}
-	u.step("read-only log out", chromedp.Click(chromedp.CSS("#logout")), chromedp.WaitVisible(chromedp.CSS("#token")))
+
+	// With JavaScript off the pages still read right: the rows and the
+	// gateway states are in the HTML; logging out is a plain form.
+	u.step("JavaScript off",
+		scriptsOff(true),
+		u.go_("/ui/trunks"),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-trunk="plusnet"]`)),
+	)
+	noJS := eval[string](u, "JavaScript off: states", `document.querySelector('[data-gw-trunk="1und1"] .state').textContent + "|" +
+		document.querySelector('[data-gw-trunk="plusnet"] .state').textContent + "|" + document.getElementById("live").hidden`)
+	if noJS != "FAIL_WAIT|NOREG (IP auth)|true" {
+		u.fail("JavaScript off: states", errors.New("states|badge hidden = "+noJS))
+	}
+	u.step("read-only log out, JavaScript off", chromedp.Click(chromedp.CSS("#logout")), chromedp.WaitVisible(chromedp.CSS("#token")))
+}
+
+// scriptsOff switches the page's own JavaScript off (or on again).
+func scriptsOff(off bool) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, t, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: off})
+		return chromedp.Void{}, err
+	}
 }
