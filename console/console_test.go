@@ -311,8 +311,9 @@ func TestEditDisableDelete(t *testing.T) {
 	id := "/ui/trunks/" + strconv.FormatUint(uint64(tr.ID), 10)
 
 	p := b.get(id+"/edit").want(t, http.StatusOK)
-	if !strings.Contains(p.Body, `value="92.197.176.16"`) {
-		t.Fatalf("the edit form does not show the outbound proxy:\n%s", p.Body)
+	if !strings.Contains(p.Body, `value="92.197.176.16"`) || !strings.Contains(p.Body, `<option value="external-ipv4" selected>`) ||
+		!strings.Contains(p.Body, `<option value="internal">`) {
+		t.Fatalf("the edit form does not show the outbound proxy and the profiles:\n%s", p.Body)
 	}
 	form := url.Values{"description": {"main line"}, "profile": {"external-ipv4"}, "proxy": {"sip.plusnet.de"},
 		"outbound_proxy": {"92.197.176.16"}, "numbers": {"+493455667290\n+493455667291"}, "enabled": {"on"}, "version": {"1"}}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,6 +48,7 @@ type hub struct {
 	stopPoll context.CancelFunc
 	pollDone chan struct{}
 	last     map[string]gatewayEvent // trunk\x00node → as last sent
+	nodes    string                  // the nodes' states as last seen
 }
 
 func newHub(c *Console) *hub { return &hub{c: c, subs: map[*listener]struct{}{}} }
@@ -62,7 +64,7 @@ func (h *hub) add(session string, admin bool) *listener {
 	h.subs[l] = struct{}{}
 	if len(h.subs) == 1 && h.c.opt.ESL != nil {
 		ctx, cancel := context.WithCancel(context.Background())
-		h.stopPoll, h.pollDone, h.last = cancel, make(chan struct{}), map[string]gatewayEvent{}
+		h.stopPoll, h.pollDone, h.last, h.nodes = cancel, make(chan struct{}), map[string]gatewayEvent{}, ""
 		go h.poll(ctx, h.pollDone)
 	}
 	// The states known now: one may have changed between the page's
@@ -176,6 +178,19 @@ func (h *hub) poll(ctx context.Context, done chan struct{}) {
 func (h *hub) pollOnce(ctx context.Context) {
 	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
+	// A node connecting, failing or owing commands is news for the nodes
+	// page: a "change" of kind "node" makes pages reload their live parts.
+	var ns strings.Builder
+	for _, n := range h.c.opt.ESL.Nodes() {
+		fmt.Fprintf(&ns, "%s %s %d %s %d\n", n.Node, n.State, n.Pending, n.LastError, n.AppliedChangeID)
+	}
+	h.mu.Lock()
+	nodesChanged := h.nodes != "" && h.nodes != ns.String()
+	h.nodes = ns.String()
+	h.mu.Unlock()
+	if nodesChanged {
+		h.broadcast(sseEvent{name: "change", data: []byte(`{"kind":"node"}`)}, false)
+	}
 	trunks, _, err := h.c.opt.Store.ListTrunks(qctx, models.TrunkFilter{Page: models.Page{Limit: 1000}})
 	if err != nil {
 		if ctx.Err() == nil {

@@ -145,6 +145,13 @@ func TestLiveEvents(t *testing.T) {
 	late := b.events(t)
 	late.next(t, "gateway", `"state":"FAIL_WAIT"`)
 
+	// FreeSWITCH going away is news for the nodes page.
+	fs.Kill()
+	late.next(t, "change", `"kind":"node"`)
+	if err := fs.Restart(); err != nil {
+		t.Fatal(err)
+	}
+
 	// Token changes are admin-only, as in the API: a sip:read stream does
 	// not hear of them, an admin stream does.
 	ro := ev.browser()

@@ -141,6 +141,8 @@ type formView struct {
 	// by field; OtherWarnings those for fields the form does not show.
 	Warnings      map[string]string
 	OtherWarnings []string
+	// Profiles are the sofia profiles a trunk may be on (edit only).
+	Profiles []string
 	Error         string
 	Presets       []providers.Preset
 }
@@ -243,6 +245,23 @@ func (f *formView) withWarnings(ws []warning) {
 	}
 }
 
+// profileNames lists the sofia profiles for the edit form's choice.
+func (c *Console) profileNames(w http.ResponseWriter, r *request) ([]string, bool) {
+	var list struct {
+		Items []struct {
+			Name string `json:"name"`
+		} `json:"items"`
+	}
+	if c.get(w, r, "/api/v1/sip/profiles?limit=1000", &list) {
+		return nil, false
+	}
+	out := make([]string, 0, len(list.Items))
+	for _, p := range list.Items {
+		out = append(out, p.Name)
+	}
+	return out, true
+}
+
 // trunkPath is the API path of the trunk named in the URL (an id).
 func trunkPath(r *request) (string, bool) {
 	id := r.PathValue("id")
@@ -267,6 +286,9 @@ func (c *Console) editTrunkPage(w http.ResponseWriter, r *request) {
 		return
 	}
 	f := formView{Trunk: t, Values: trunkValues(t)}
+	if f.Profiles, ok = c.profileNames(w, r); !ok {
+		return
+	}
 	f.withWarnings(r.s.takeWarnings(r.PathValue("id")))
 	c.page(w, r, http.StatusOK, "trunk_edit.html", "Edit trunk "+t.Name, "trunks", f)
 }
@@ -330,6 +352,9 @@ func (c *Console) editTrunk(w http.ResponseWriter, r *request) {
 		return
 	}
 	f := formView{Trunk: t, Values: map[string]string{}}
+	if f.Profiles, ok = c.profileNames(w, r); !ok {
+		return
+	}
 	for k := range editFields {
 		if k != "password" {
 			f.Values[k] = form.Get(k)
