@@ -143,8 +143,8 @@ type formView struct {
 	OtherWarnings []string
 	// Profiles are the sofia profiles a trunk may be on (edit only).
 	Profiles []string
-	Error         string
-	Presets       []providers.Preset
+	Error    string
+	Presets  []providers.Preset
 }
 
 var createFields = map[string]bool{"preset": true, "name": true, "numbers": true, "description": true, "username": true, "password": true}
