@@ -140,9 +140,19 @@ func TestBrowser(t *testing.T) {
 	defer cancelAlloc()
 	ctx, cancel := chromedp.NewContext(alloc)
 	defer cancel()
-	// The first Run starts the browser and must not carry a timeout.
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("starting %s: %v", exe, err)
+	// The first Run starts the browser and must not carry a timeout (it
+	// would end the browser with it); a browser that never comes up is
+	// bounded here instead, and cancel kills it.
+	started := make(chan error, 1)
+	go func() { started <- chromedp.Do(ctx) }()
+	select {
+	case err := <-started:
+		if err != nil {
+			t.Fatalf("starting %s: %v", exe, err)
+		}
+	case <-time.After(60 * time.Second):
+		cancel()
+		t.Fatalf("%s did not start within a minute", exe)
 	}
 	u := &ui{t: t, ctx: ctx, base: ev.srv.URL}
 
