@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -122,8 +123,24 @@ func newEnv(t testing.TB, opts ...envOptions) *env {
 	} else {
 		ev.srv.Start()
 	}
-	t.Cleanup(func() { ui.Close(); ev.srv.Close() })
+	t.Cleanup(func() {
+		within(t, "the console and its HTTP server to close", func() { ui.Close(); ev.srv.Close() })
+	})
 	return ev
+}
+
+// within runs f and fails the test with every goroutine's stack if it
+// does not return in 30 seconds: a hang at cleanup names itself instead
+// of running into the package's timeout.
+func within(t testing.TB, what string, f func()) {
+	done := make(chan struct{})
+	go func() { f(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		buf := make([]byte, 4<<20)
+		t.Errorf("waited 30s for %s; goroutines:\n%s", what, buf[:runtime.Stack(buf, true)])
+	}
 }
 
 // runESL starts an ESL manager tuned for tests, stopped at cleanup
@@ -144,7 +161,7 @@ func (ev *env) runESL(bus *events.Bus, node string) *esl.Manager {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = m.Run(ctx); close(done) }()
-	ev.t.Cleanup(func() { cancel(); <-done })
+	ev.t.Cleanup(func() { cancel(); within(ev.t, "the ESL manager to stop", func() { <-done }) })
 	return m
 }
 
