@@ -137,9 +137,10 @@ func TestBrowser(t *testing.T) {
 		chromedp.Flag("password-store", "basic"),
 		chromedp.UserDataDir(t.TempDir()),
 	)
-	defer cancelAlloc()
 	ctx, cancel := chromedp.NewContext(alloc)
-	defer cancel()
+	// Before the server closes (cleanups run last-in first-out): the
+	// browser's live-update stream ends with it.
+	t.Cleanup(func() { within(t, "Chromium to close", func() { cancel(); cancelAlloc() }) })
 	// The first Run starts the browser and must not carry a timeout (it
 	// would end the browser with it); a browser that never comes up is
 	// bounded here instead, and cancel kills it.
