@@ -45,6 +45,9 @@
           if (!html) return;
           var doc = new DOMParser().parseFromString(html, "text/html");
           document.querySelectorAll("[data-live]").forEach(function (el) {
+            // Never pull a form from under someone typing in it.
+            var a = document.activeElement;
+            if (a && el.contains(a) && /^(INPUT|TEXTAREA|SELECT)$/.test(a.tagName)) return;
             var fresh = doc.getElementById(el.id);
             if (fresh) el.replaceWith(document.importNode(fresh, true));
           });
