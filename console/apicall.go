@@ -3,7 +3,6 @@ package console
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -110,9 +109,6 @@ func fieldList(fields map[string]string, shown map[string]bool) []string {
 	sort.Strings(out)
 	return out
 }
-
-// errSessionGone: the API refused the session's token (401).
-var errSessionGone = errors.New("console: the token no longer verifies")
 
 // get reads a JSON resource from the API into v. A non-2xx answer is
 // handled (an error page, or the login page for a 401) and reported as

@@ -163,10 +163,6 @@ func sameText(a, b string) bool {
 	return len(a) > 0 && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
 }
 
-// errNoSession: the session is gone (logged out, expired, or its token no
-// longer verifies).
-var errNoSession = errors.New("console: no session")
-
 // request is what a page handler gets: the session and its principal.
 type request struct {
 	*http.Request
