@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/fsplane/fsplane/auth"
 	"github.com/fsplane/fsplane/esl"
 	"github.com/fsplane/fsplane/models"
@@ -45,6 +47,9 @@ type Options struct {
 	// node is configured.
 	ESL    ESL
 	Logger *slog.Logger
+	// Registerer receives the console's metrics; nil leaves them
+	// unregistered.
+	Registerer prometheus.Registerer
 	// SecureCookies sets Secure on the cookies even when the request did
 	// not come over TLS (TLS ends at a proxy in front of fsplane).
 	SecureCookies bool
@@ -67,6 +72,7 @@ type Console struct {
 	pages    map[string]*template.Template
 	sessions *sessionStore
 	hub      *hub
+	met      *metrics
 }
 
 // New builds the console.
@@ -96,6 +102,7 @@ func New(opt Options) (*Console, error) {
 	c := &Console{
 		opt: opt, log: opt.Logger, pages: pages,
 		sessions: newSessionStore(opt.Now, opt.IdleTimeout, opt.MaxAge),
+		met:      newMetrics(opt.Registerer),
 	}
 	c.hub = newHub(c)
 	c.routes()

@@ -83,6 +83,10 @@ func TestLoginRefusals(t *testing.T) {
 	if b.sessionCookie() != nil {
 		t.Error("a login without its CSRF token made a session")
 	}
+	if ok, unknown, csrf := ev.metric("fsplane_console_logins_total", "ok"), ev.metric("fsplane_console_logins_total", "unknown"),
+		ev.metric("fsplane_console_logins_total", "csrf"); ok != 0 || unknown != 1 || csrf != 2 {
+		t.Errorf("logins_total: ok %v unknown %v csrf %v, want 0 1 2", ok, unknown, csrf)
+	}
 	// A firewall-only token starts at the firewall preview.
 	fw := ev.browser()
 	fw.login(ev.tokens["firewall:read"])
@@ -120,6 +124,9 @@ func TestCSRFRefused(t *testing.T) {
 	b.post("/ui/trunks", form([]string{other.csrf})).want(t, http.StatusForbidden)
 	if n := ev.trunkNames(); len(n) != 0 {
 		t.Fatalf("a refused form wrote: %v", n)
+	}
+	if n := ev.metric("fsplane_console_refused_total", "csrf"); n != 4 {
+		t.Errorf("refused_total{reason=csrf} = %v, want 4", n)
 	}
 	// Logout is a form too.
 	b.post("/ui/logout", url.Values{"csrf": nil}).want(t, http.StatusForbidden)

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/fsplane/fsplane/api"
 	"github.com/fsplane/fsplane/auth"
 	"github.com/fsplane/fsplane/console"
@@ -69,6 +71,7 @@ type env struct {
 	srv    *httptest.Server
 	clock  *clock
 	tokens map[string]string // by scope; "admin" is the admin token
+	reg    *prometheus.Registry
 }
 
 type envOptions struct {
@@ -106,7 +109,8 @@ func newEnv(t testing.TB, opts ...envOptions) *env {
 		ao.ESL, view = m, m
 	}
 	apiHandler := api.New(ao)
-	ui, err := console.New(console.Options{API: apiHandler, Verifier: verifier, Store: ev.store, ESL: view,
+	ev.reg = prometheus.NewRegistry()
+	ui, err := console.New(console.Options{API: apiHandler, Verifier: verifier, Store: ev.store, ESL: view, Registerer: ev.reg,
 		Now: ev.clock.Now, IdleTimeout: time.Hour, MaxAge: 12 * time.Hour, GatewayPoll: opt.gatewayPoll})
 	if err != nil {
 		t.Fatal(err)
@@ -127,6 +131,32 @@ func newEnv(t testing.TB, opts ...envOptions) *env {
 		within(t, "the console and its HTTP server to close", func() { ui.Close(); ev.srv.Close() })
 	})
 	return ev
+}
+
+// metric returns the value of the counter or gauge name with the label
+// value (any label when value is "").
+func (ev *env) metric(name, value string) float64 {
+	ev.t.Helper()
+	mfs, err := ev.reg.Gather()
+	if err != nil {
+		ev.t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			match := value == ""
+			for _, l := range m.GetLabel() {
+				match = match || l.GetValue() == value
+			}
+			if match {
+				sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			}
+		}
+	}
+	return sum
 }
 
 // within runs f and fails the test with every goroutine's stack if it

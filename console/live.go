@@ -234,6 +234,8 @@ func (c *Console) events(w http.ResponseWriter, r *request) {
 	w.WriteHeader(http.StatusOK)
 	l := c.hub.add(r.s.id, r.p.Allows(auth.ScopeAdmin))
 	defer c.hub.remove(l)
+	c.met.streams.Inc()
+	defer c.met.streams.Dec()
 
 	write := func(format string, args ...any) bool {
 		// The server's WriteTimeout would cut a stream that lasts; each

@@ -179,6 +179,7 @@ func (c *Console) authed(scope string, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s := c.sessionOf(r, r.URL.Path != "/ui/events")
 		if s == nil {
+			c.met.refused.WithLabelValues("session").Inc()
 			c.toLogin(w, r)
 			return
 		}
@@ -189,12 +190,14 @@ func (c *Console) authed(scope string, h handlerFunc) http.Handler {
 				return
 			}
 			if !sameText(r.PostForm.Get("csrf"), s.csrf) {
+				c.met.refused.WithLabelValues("csrf").Inc()
 				c.errorPage(w, r, s, http.StatusForbidden, "The form's CSRF token is missing or wrong: reload the page and try again.")
 				return
 			}
 		}
 		p, err := c.opt.Verifier.Verify(r.Context(), s.token)
 		if errors.Is(err, auth.ErrUnknownToken) {
+			c.met.refused.WithLabelValues("token").Inc()
 			c.sessions.drop(s.id)
 			c.toLogin(w, r)
 			return
@@ -205,6 +208,7 @@ func (c *Console) authed(scope string, h handlerFunc) http.Handler {
 			return
 		}
 		if !p.Allows(scope) {
+			c.met.refused.WithLabelValues("scope").Inc()
 			c.errorPage(w, r, s, http.StatusForbidden, "Your token lacks the "+scope+" scope this page needs.")
 			return
 		}
@@ -272,6 +276,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	}
 	ck, err := r.Cookie(loginCookie)
 	if err != nil || !sameText(r.PostForm.Get("csrf"), ck.Value) {
+		c.met.logins.WithLabelValues("csrf").Inc()
 		c.renderLogin(w, r, http.StatusForbidden, "The login form's CSRF token is missing or wrong: try again.")
 		return
 	}
@@ -282,15 +287,18 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	}
 	p, err := c.opt.Verifier.Verify(r.Context(), token)
 	if errors.Is(err, auth.ErrUnknownToken) {
+		c.met.logins.WithLabelValues("unknown").Inc()
 		c.renderLogin(w, r, http.StatusUnauthorized, "Unknown or expired token.")
 		return
 	}
 	if err != nil {
+		c.met.logins.WithLabelValues("unavailable").Inc()
 		c.log.Warn("console: token check failed at login", "err", err)
 		c.renderLogin(w, r, http.StatusServiceUnavailable, "fsplane cannot check tokens right now (database unavailable); try again shortly.")
 		return
 	}
 	if !p.Allows(auth.ScopeSIPRead) && !p.Allows(auth.ScopeFirewallRead) {
+		c.met.logins.WithLabelValues("scope").Inc()
 		c.renderLogin(w, r, http.StatusForbidden, "This token has neither sip:read nor firewall:read: the console has nothing to show it.")
 		return
 	}
@@ -301,6 +309,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.hub.endSession(old.id)
 	}
 	s := c.sessions.create(token, p.Name)
+	c.met.logins.WithLabelValues("ok").Inc()
 	c.setCookie(w, r, loginCookie, "", "/ui/login", -1)
 	c.setCookie(w, r, sessionCookie, s.id, Path, int(c.opt.MaxAge/time.Second))
 	c.log.Info("console: login", "token", p.Name, "remote", r.RemoteAddr)

@@ -172,7 +172,7 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 		consoleESL = m
 	}
 	ui, err := console.New(console.Options{API: apiHandler, Verifier: verifier, Store: s, ESL: consoleESL,
-		Logger: a.log.With("component", "console")})
+		Logger: a.log.With("component", "console"), Registerer: reg})
 	if err != nil {
 		return err
 	}
