@@ -46,7 +46,7 @@ type hub struct {
 	subs     map[*listener]struct{}
 	closed   bool
 	stopPoll context.CancelFunc
-	pollDone chan struct{}
+	pollers  sync.WaitGroup          // a stopped poller may outlive its successor's start
 	last     map[string]gatewayEvent // trunk\x00node → as last sent
 	nodes    string                  // the nodes' states as last seen
 }
@@ -64,8 +64,9 @@ func (h *hub) add(session string, admin bool) *listener {
 	h.subs[l] = struct{}{}
 	if len(h.subs) == 1 && h.c.opt.ESL != nil {
 		ctx, cancel := context.WithCancel(context.Background())
-		h.stopPoll, h.pollDone, h.last, h.nodes = cancel, make(chan struct{}), map[string]gatewayEvent{}, ""
-		go h.poll(ctx, h.pollDone)
+		h.stopPoll, h.last, h.nodes = cancel, map[string]gatewayEvent{}, ""
+		h.pollers.Add(1)
+		go h.poll(ctx)
 	}
 	// The states known now: one may have changed between the page's
 	// rendering and this stream's start.
@@ -140,13 +141,13 @@ func (h *hub) close() {
 	for l := range h.subs {
 		l.end()
 	}
-	stop, done := h.stopPoll, h.pollDone
+	stop := h.stopPoll
 	h.stopPoll = nil
 	h.mu.Unlock()
 	if stop != nil {
 		stop()
-		<-done
 	}
+	h.pollers.Wait()
 }
 
 // gatewayEvent is the data of a "gateway" event.
@@ -161,8 +162,8 @@ type gatewayEvent struct {
 // poll reads every trunk's gateway state each GatewayPoll and sends the
 // ones that changed (all of them on the first round: a page rendered just
 // before the stream opened may already be behind).
-func (h *hub) poll(ctx context.Context, done chan struct{}) {
-	defer close(done)
+func (h *hub) poll(ctx context.Context) {
+	defer h.pollers.Done()
 	t := time.NewTicker(h.c.opt.GatewayPoll)
 	defer t.Stop()
 	for {
@@ -199,6 +200,9 @@ func (h *hub) pollOnce(ctx context.Context) {
 		return
 	}
 	for _, t := range trunks {
+		if ctx.Err() != nil {
+			return // stopped: what it would send is no one's news
+		}
 		gws, _ := h.c.opt.ESL.GatewayStatus(qctx, t)
 		for _, gs := range gws {
 			cell := cellOf(gs)
