@@ -19,6 +19,7 @@ import (
 
 	"github.com/fsplane/fsplane/api"
 	"github.com/fsplane/fsplane/auth"
+	"github.com/fsplane/fsplane/console"
 	"github.com/fsplane/fsplane/esl"
 	"github.com/fsplane/fsplane/events"
 	"github.com/fsplane/fsplane/leader"
@@ -190,6 +191,18 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 	// sip_auth rate goes from 0.64-0.80 to 0.81 of a bare net/http server).
 	mux.Handle("POST "+xmlcurl.Path, xc)
 	mux.Handle("/", apiHandler)
+	// The operator console: its writes are requests to apiHandler.
+	var consoleESL console.ESL
+	if m != nil {
+		consoleESL = m
+	}
+	ui, err := console.New(console.Options{API: apiHandler, Verifier: verifier, Store: s, ESL: consoleESL,
+		Logger: a.log.With("component", "console"), Registerer: reg})
+	if err != nil {
+		return err
+	}
+	bus.Subscribe(ui.OnChange)
+	mux.Handle(console.Path, ui)
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -198,6 +211,7 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(a.log.With("component", "http").Handler(), slog.LevelWarn),
 	}
+	srv.RegisterOnShutdown(ui.Close) // live-update streams would hold the drain
 
 	// Every listener first: from here on FreeSWITCH's fetches are accepted
 	// (the kernel queues them until Serve takes them).

@@ -1,0 +1,146 @@
+package console
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+)
+
+// apiResp is the API's answer to an in-process request.
+type apiResp struct {
+	Code   int
+	Header http.Header
+	Body   []byte
+}
+
+// recorder is the ResponseWriter the API writes into.
+type recorder struct {
+	h    http.Header
+	code int
+	buf  bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header { return r.h }
+func (r *recorder) WriteHeader(code int) {
+	if r.code == 0 {
+		r.code = code
+	}
+}
+func (r *recorder) Write(p []byte) (int, error) {
+	if r.code == 0 {
+		r.code = http.StatusOK
+	}
+	return r.buf.Write(p)
+}
+
+// call makes a request to the API with the session's token as bearer, as
+// the browser's own address (the audit log's remote_ip). body, when not
+// nil, is sent as JSON; hdr adds headers (If-Match).
+func (c *Console) call(r *request, method, path string, body any, hdr ...string) (*apiResp, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(r.Context(), method, path, rd)
+	if err != nil {
+		return nil, err
+	}
+	req.RemoteAddr = r.RemoteAddr
+	if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
+		req.Header.Set("X-Forwarded-For", xff) // used only when the API trusts proxies
+	}
+	req.Header.Set("Authorization", "Bearer "+r.s.token)
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	rec := &recorder{h: http.Header{}}
+	c.opt.API.ServeHTTP(rec, req)
+	if rec.code == 0 {
+		rec.code = http.StatusOK
+	}
+	return &apiResp{Code: rec.code, Header: rec.h, Body: rec.buf.Bytes()}, nil
+}
+
+// apiError is the API's error body.
+type apiError struct {
+	Error  string            `json:"error"`
+	Fields map[string]string `json:"fields"`
+}
+
+func (a *apiResp) ok() bool { return a.Code >= 200 && a.Code < 300 }
+
+func (a *apiResp) decode(v any) error {
+	if err := json.Unmarshal(a.Body, v); err != nil {
+		return fmt.Errorf("console: the API's answer (%d) is not the JSON expected: %w", a.Code, err)
+	}
+	return nil
+}
+
+// problem reads the API's error body.
+func (a *apiResp) problem() apiError {
+	var e apiError
+	if json.Unmarshal(a.Body, &e) != nil || e.Error == "" {
+		e.Error = fmt.Sprintf("the API answered %d %s", a.Code, http.StatusText(a.Code))
+	}
+	return e
+}
+
+// fieldList is a form's field errors the form has no place for, as
+// "field: message" lines in a stable order.
+func fieldList(fields map[string]string, shown map[string]bool) []string {
+	var out []string
+	for k, v := range fields {
+		if !shown[k] {
+			out = append(out, k+": "+v)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// get reads a JSON resource from the API into v. A non-2xx answer is
+// handled (an error page, or the login page for a 401) and reported as
+// handled=true so the caller returns.
+func (c *Console) get(w http.ResponseWriter, r *request, path string, v any) (handled bool) {
+	res, err := c.call(r, http.MethodGet, path, nil)
+	if err == nil && res.ok() {
+		err = res.decode(v)
+		if err == nil {
+			return false
+		}
+	}
+	if err != nil {
+		c.log.Error("console: API read failed", "path", path, "err", err)
+		c.errorPage(w, r.Request, r.s, http.StatusInternalServerError, "Reading "+path+" failed.")
+		return true
+	}
+	c.apiFailure(w, r, res)
+	return true
+}
+
+// apiFailure shows an API error that no form field can hold.
+func (c *Console) apiFailure(w http.ResponseWriter, r *request, res *apiResp) {
+	if res.Code == http.StatusUnauthorized {
+		c.sessions.drop(r.s.id)
+		c.toLogin(w, r.Request)
+		return
+	}
+	p := res.problem()
+	msg := p.Error
+	if len(p.Fields) > 0 {
+		msg += " (" + strings.Join(fieldList(p.Fields, nil), "; ") + ")"
+	}
+	c.errorPage(w, r.Request, r.s, res.Code, msg)
+}

@@ -1,0 +1,40 @@
+// Package console is fsplane's operator web console at /ui/: server-rendered
+// pages (html/template, assets embedded) for trunks with their live gateway
+// state, extensions, registrations, providers and ranges, the firewall
+// preview, FreeSWITCH nodes and the audit log.
+//
+// Contract:
+//   - One authentication path. POST /ui/login takes an API token (form
+//     field "token") and checks it with the auth.Verifier the API and
+//     xml-curl use; every later request checks it again the same way, so a
+//     revoked or expired token ends the session within the verifier's
+//     cache TTL. The session cookie holds only a random session id: the
+//     token stays in this process's memory (a restart logs operators out;
+//     several replicas behind one address need sticky sessions). The cookie
+//     is HttpOnly, SameSite=Strict, Path=/ui/, Secure when the request came
+//     over TLS (or Options.SecureCookies). Sessions end after IdleTimeout
+//     without a request and MaxAge after login, and at logout.
+//   - Every form, the login form included, carries a CSRF token that a
+//     POST must echo ("csrf"); a POST without it is refused with 403 before
+//     anything else happens.
+//   - No second copy of validation: every write is a request to the API
+//     handler (Options.API) in-process, with the session's token as bearer,
+//     so scopes, validation, versions and the audit log are the API's own.
+//     A 422's "fields" are shown beside the form fields they name. Reads go
+//     the same way, but for the live gateway state and the firewall diff,
+//     which read the store and ESL directly after the session's scopes were
+//     checked.
+//   - What a page shows follows the token's scopes: without sip:write no
+//     form or button that writes is rendered, and the API refuses the write
+//     anyway.
+//   - Live updates are server-sent events at /ui/events: "change" for every
+//     committed change (the events.Bus feed, OnChange) and "gateway" when a
+//     gateway's state on a node changes. Gateway states are polled through
+//     ESL (GatewayStatus) every GatewayPoll while at least one browser
+//     listens, and only then. Without JavaScript every page still reads
+//     right; reloading shows the news.
+//   - Pages are readable without JavaScript; the script (static/console.js,
+//     ours, no third-party code) only adds the live updates, copy buttons
+//     and the preset form's conveniences. A Content-Security-Policy allows
+//     nothing but this origin's own script and style.
+package console

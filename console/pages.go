@@ -1,0 +1,262 @@
+package console
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fsplane/fsplane/esl"
+	"github.com/fsplane/fsplane/firewall"
+	"github.com/fsplane/fsplane/models"
+)
+
+func (c *Console) registrationsPage(w http.ResponseWriter, r *request) {
+	c.page(w, r, http.StatusOK, "registrations.html", "Registrations", "registrations", nil)
+}
+
+type providerRange struct {
+	ID          uint     `json:"id"`
+	Version     int64    `json:"version"`
+	Provider    string   `json:"provider"`
+	CIDR        string   `json:"cidr"`
+	Ports       []string `json:"ports"`
+	Description string   `json:"description"`
+}
+
+type provider struct {
+	Name    string `json:"name"`
+	Title   string `json:"title"`
+	Builtin bool   `json:"builtin"`
+	Ranges  int    `json:"ranges"`
+	Trunks  int    `json:"trunks"`
+	List    []providerRange
+	// Form is the add-range form, with the API's errors when this
+	// provider's form was the one sent.
+	Form formView
+}
+
+var rangeFields = map[string]bool{"cidr": true, "ports": true, "description": true}
+
+func (c *Console) providersPage(w http.ResponseWriter, r *request) {
+	c.renderProviders(w, r, http.StatusOK, "", formView{})
+}
+
+// renderProviders shows every provider with its ranges; form goes to the
+// add-range form of provider formFor.
+func (c *Console) renderProviders(w http.ResponseWriter, r *request, code int, formFor string, form formView) {
+	var list struct {
+		Items []provider `json:"items"`
+	}
+	if c.get(w, r, "/api/v1/providers", &list) {
+		return
+	}
+	for i := range list.Items {
+		var rl struct {
+			Items []providerRange `json:"items"`
+		}
+		if c.get(w, r, "/api/v1/providers/"+url.PathEscape(list.Items[i].Name)+"/ranges", &rl) {
+			return
+		}
+		list.Items[i].List = rl.Items
+		list.Items[i].Form = formView{Values: map[string]string{}}
+		if list.Items[i].Name == formFor {
+			list.Items[i].Form = form
+		}
+	}
+	c.page(w, r, code, "providers.html", "Providers and ranges", "providers", list.Items)
+}
+
+func (c *Console) createRange(w http.ResponseWriter, r *request) {
+	name := r.PathValue("name")
+	form := r.PostForm
+	body := map[string]any{"cidr": form.Get("cidr"), "ports": splitList(form.Get("ports"))}
+	if v := form.Get("description"); v != "" {
+		body["description"] = v
+	}
+	res, err := c.call(r, http.MethodPost, "/api/v1/providers/"+url.PathEscape(name)+"/ranges", body)
+	if err != nil {
+		c.errorPage(w, r.Request, r.s, http.StatusInternalServerError, "The request could not be made.")
+		return
+	}
+	if res.Code == http.StatusCreated {
+		r.s.addFlash("Range " + form.Get("cidr") + " added to " + name + ".")
+		http.Redirect(w, r.Request, "/ui/providers", http.StatusSeeOther)
+		return
+	}
+	if res.Code == http.StatusUnauthorized {
+		c.apiFailure(w, r, res)
+		return
+	}
+	f := formView{Values: map[string]string{"cidr": form.Get("cidr"), "ports": form.Get("ports"), "description": form.Get("description")}}
+	pr := res.problem()
+	f.Fields, f.Other = pr.Fields, fieldList(pr.Fields, rangeFields)
+	if len(pr.Fields) == 0 || len(f.Other) > 0 {
+		f.Error = pr.Error
+	}
+	c.renderProviders(w, r, res.Code, name, f)
+}
+
+func rangePath(r *request) (string, bool) {
+	id := r.PathValue("id")
+	if _, err := strconv.ParseUint(id, 10, 32); err != nil {
+		return "", false
+	}
+	return "/api/v1/providers/" + url.PathEscape(r.PathValue("name")) + "/ranges/" + id, true
+}
+
+func (c *Console) deleteRangePage(w http.ResponseWriter, r *request) {
+	path, ok := rangePath(r)
+	if !ok {
+		c.errorPage(w, r.Request, r.s, http.StatusNotFound, "No such range.")
+		return
+	}
+	var rg providerRange
+	if c.get(w, r, path, &rg) {
+		return
+	}
+	c.page(w, r, http.StatusOK, "range_delete.html", "Delete range "+rg.CIDR, "providers", rg)
+}
+
+func (c *Console) deleteRange(w http.ResponseWriter, r *request) {
+	path, ok := rangePath(r)
+	if !ok {
+		c.errorPage(w, r.Request, r.s, http.StatusNotFound, "No such range.")
+		return
+	}
+	var hdr []string
+	if v := r.PostForm.Get("version"); v != "" {
+		hdr = []string{"If-Match", `"` + v + `"`}
+	}
+	res, err := c.call(r, http.MethodDelete, path, nil, hdr...)
+	if err != nil {
+		c.errorPage(w, r.Request, r.s, http.StatusInternalServerError, "The request could not be made.")
+		return
+	}
+	if !res.ok() {
+		c.apiFailure(w, r, res)
+		return
+	}
+	r.s.addFlash("Range " + r.PostForm.Get("cidr") + " deleted.")
+	http.Redirect(w, r.Request, "/ui/providers", http.StatusSeeOther)
+}
+
+type firewallData struct {
+	UFW, NFT string
+	Pasted   string
+	Diff     string
+	Error    string
+}
+
+// firewallPage shows the ufw commands and the nftables ruleset, and on
+// POST the diff against a pasted `ufw status`.
+func (c *Console) firewallPage(w http.ResponseWriter, r *request) {
+	var d firewallData
+	for _, f := range []struct {
+		format string
+		dst    *string
+	}{{"ufw", &d.UFW}, {"nft", &d.NFT}} {
+		res, err := c.call(r, http.MethodGet, "/api/v1/firewall/rules?format="+f.format, nil)
+		if err != nil || !res.ok() {
+			if res != nil {
+				c.apiFailure(w, r, res)
+			} else {
+				c.errorPage(w, r.Request, r.s, http.StatusInternalServerError, "Reading the firewall rules failed.")
+			}
+			return
+		}
+		*f.dst = string(res.Body)
+	}
+	code := http.StatusOK
+	if r.Method == http.MethodPost {
+		d.Pasted = r.PostForm.Get("ufw_status")
+		diff, err := c.ufwDiff(r, d.Pasted)
+		if err != nil {
+			d.Error, code = err.Error(), http.StatusUnprocessableEntity
+		} else {
+			d.Diff = diff
+		}
+	}
+	c.page(w, r, code, "firewall.html", "Firewall preview", "firewall", d)
+}
+
+// ufwDiff is `fsplane firewall diff` on pasted text.
+func (c *Console) ufwDiff(r *request, pasted string) (string, error) {
+	st, err := firewall.ParseUFWStatus(strings.NewReader(pasted))
+	if err != nil {
+		return "", err
+	}
+	ranges, err := c.opt.Store.ListRanges(r.Context(), "")
+	if err != nil {
+		return "", err
+	}
+	profiles, err := c.opt.Store.ListProfiles(r.Context())
+	if err != nil {
+		return "", err
+	}
+	pol, err := firewall.NewPolicy(ranges, profiles)
+	if err != nil {
+		return "", err
+	}
+	return string(firewall.DiffUFW(pol, st).Script()), nil
+}
+
+func (c *Console) nodesPage(w http.ResponseWriter, r *request) {
+	var nodes []esl.NodeStatus
+	if c.get(w, r, "/api/v1/esl/nodes", &nodes) {
+		return
+	}
+	c.page(w, r, http.StatusOK, "nodes.html", "FreeSWITCH nodes", "nodes", nodes)
+}
+
+type auditEvent struct {
+	ID       uint      `json:"id"`
+	At       time.Time `json:"at"`
+	Actor    string    `json:"actor"`
+	RemoteIP string    `json:"remote_ip"`
+	Action   string    `json:"action"`
+	Kind     string    `json:"kind"`
+	Name     string    `json:"name"`
+	Fields   []string  `json:"fields"`
+}
+
+type auditData struct {
+	Items      []auditEvent
+	Kind, Name string
+	Kinds      []string
+	NextBefore uint
+}
+
+// auditPage lists the audit log newest first; kind and name filter the
+// page the API returned (the API has no filter of its own).
+func (c *Console) auditPage(w http.ResponseWriter, r *request) {
+	q := r.URL.Query()
+	path := "/api/v1/audit?limit=500"
+	if b := q.Get("before"); b != "" {
+		path += "&before=" + url.QueryEscape(b)
+	}
+	var list struct {
+		Items      []auditEvent `json:"items"`
+		NextBefore uint         `json:"next_before"`
+	}
+	if c.get(w, r, path, &list) {
+		return
+	}
+	d := auditData{Kind: q.Get("kind"), Name: q.Get("name"), NextBefore: list.NextBefore,
+		Kinds: []string{models.KindTrunk, models.KindExtension, models.KindProfile, models.KindProviderRange, models.KindToken, "secrets"}}
+	for _, e := range list.Items {
+		if d.Kind != "" && e.Kind != d.Kind {
+			continue
+		}
+		if d.Name != "" && !strings.Contains(e.Name, d.Name) {
+			continue
+		}
+		d.Items = append(d.Items, e)
+	}
+	c.page(w, r, http.StatusOK, "audit.html", "Audit log", "audit", d)
+}
+
+func (c *Console) federationPage(w http.ResponseWriter, r *request) {
+	c.page(w, r, http.StatusOK, "federation.html", "Federation and NAT", "federation", nil)
+}

@@ -1,0 +1,440 @@
+package console
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fsplane/fsplane/esl"
+	"github.com/fsplane/fsplane/models"
+	"github.com/fsplane/fsplane/providers"
+)
+
+// trunk is the part of the API's trunk the console shows.
+type trunk struct {
+	ID            uint     `json:"id"`
+	Version       int64    `json:"version"`
+	Name          string   `json:"name"`
+	Provider      string   `json:"provider"`
+	Description   string   `json:"description"`
+	Profile       string   `json:"profile"`
+	Proxy         string   `json:"proxy"`
+	OutboundProxy string   `json:"outbound_proxy"`
+	RegisterProxy string   `json:"register_proxy"`
+	Register      bool     `json:"register"`
+	Realm         string   `json:"realm"`
+	Username      string   `json:"username"`
+	AuthUsername  string   `json:"auth_username"`
+	HasPassword   bool     `json:"has_password"`
+	CallerID      string   `json:"caller_id"`
+	PingSeconds   int      `json:"ping_seconds"`
+	Enabled       bool     `json:"enabled"`
+	Numbers       []string `json:"numbers"`
+	Hostnames     []string `json:"hostnames"`
+	RenderError   string   `json:"render_error"`
+}
+
+type warning struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// gwCell is one gateway's state on one node, as a table cell shows it.
+type gwCell struct {
+	Trunk, Node, State, Detail string
+	Class                      string // ok, warn, bad
+}
+
+func cellOf(gs esl.GatewayStatus) gwCell {
+	c := gwCell{Trunk: gs.Gateway, Node: gs.Node, State: gs.State, Detail: gs.Detail}
+	switch {
+	case gs.Healthy:
+		c.Class = "ok"
+		if gs.State == "NOREG" && !gs.Register {
+			c.State = "NOREG (IP auth)"
+		}
+	case gs.State == "TRYING" || gs.State == "REGISTER" || gs.State == "UNREGED" || gs.State == "UNREGISTER":
+		c.Class = "warn"
+	default:
+		c.Class = "bad"
+	}
+	return c
+}
+
+type trunkRow struct {
+	trunk
+	Gateways []gwCell
+}
+
+type trunksData struct {
+	Rows    []trunkRow
+	Total   int64
+	Presets []providers.Preset
+	HasESL  bool
+}
+
+func (c *Console) trunksPage(w http.ResponseWriter, r *request) {
+	var list struct {
+		Items []trunk `json:"items"`
+		Total int64   `json:"total"`
+	}
+	if c.get(w, r, "/api/v1/sip/trunks?limit=1000", &list) {
+		return
+	}
+	d := trunksData{Total: list.Total, Presets: providers.Builtin(), HasESL: c.opt.ESL != nil}
+	d.Rows = make([]trunkRow, len(list.Items))
+	for i, t := range list.Items {
+		d.Rows[i].trunk = t
+	}
+	c.gatewayCells(r.Context(), d.Rows)
+	c.page(w, r, http.StatusOK, "trunks.html", "Trunks", "trunks", d)
+}
+
+// gatewayCells asks ESL for every trunk's gateway state, a few at a time
+// and within a bound, so a slow node delays the page by seconds at most.
+func (c *Console) gatewayCells(ctx context.Context, rows []trunkRow) {
+	if c.opt.ESL == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for i := range rows {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			t := rows[i].trunk
+			gws, _ := c.opt.ESL.GatewayStatus(ctx, models.Trunk{Name: t.Name, Register: t.Register, Enabled: t.Enabled,
+				PingSeconds: t.PingSeconds, Hostnames: t.Hostnames})
+			for _, gs := range gws {
+				rows[i].Gateways = append(rows[i].Gateways, cellOf(gs))
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// presetFor returns the preset a form is for; unknown names get a form
+// with every field, and the API names the mistake.
+func presetFor(name string) (providers.Preset, bool) {
+	p, err := providers.ByName(name)
+	if err != nil {
+		return providers.Preset{Name: name, Title: name, NeedsCredentials: true}, false
+	}
+	return p, true
+}
+
+// formView is a create or edit form: the values to show again, and the
+// API's errors and warnings by field.
+type formView struct {
+	Preset providers.Preset
+	Trunk  trunk // edit only
+	Values map[string]string
+	Fields map[string]string
+	Other  []string // errors for fields the form does not show
+	// Warnings are the API's findings that did not stop the last write,
+	// by field; OtherWarnings those for fields the form does not show.
+	Warnings      map[string]string
+	OtherWarnings []string
+	// Profiles are the sofia profiles a trunk may be on (edit only).
+	Profiles []string
+	Error    string
+	Presets  []providers.Preset
+}
+
+var createFields = map[string]bool{"preset": true, "name": true, "numbers": true, "description": true, "username": true, "password": true}
+
+func (c *Console) newTrunkPage(w http.ResponseWriter, r *request) {
+	name := r.URL.Query().Get("preset")
+	f := formView{Presets: providers.Builtin(), Values: map[string]string{}}
+	if name != "" {
+		f.Preset, _ = presetFor(name)
+	}
+	c.page(w, r, http.StatusOK, "trunk_new.html", "New trunk", "trunks", f)
+}
+
+// splitList reads a list field: one entry per line or comma; blank
+// entries are no entries.
+func splitList(s string) []string {
+	out := []string{}
+	for _, line := range strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' || r == ',' }) {
+		if v := strings.TrimSpace(line); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func (c *Console) createTrunk(w http.ResponseWriter, r *request) {
+	form := r.PostForm
+	body := map[string]any{"preset": form.Get("preset"), "name": form.Get("name")}
+	if v := form.Get("numbers"); strings.TrimSpace(v) != "" {
+		body["numbers"] = splitList(v)
+	}
+	for _, k := range []string{"description", "username", "password"} {
+		if v := form.Get(k); v != "" {
+			body[k] = v
+		}
+	}
+	res, err := c.call(r, http.MethodPost, "/api/v1/sip/trunks", body)
+	if err != nil {
+		c.errorPage(w, r.Request, r.s, http.StatusInternalServerError, "The request could not be made.")
+		return
+	}
+	if res.Code == http.StatusCreated {
+		var out struct {
+			trunk
+			Warnings []warning `json:"warnings"`
+		}
+		_ = res.decode(&out)
+		c.afterWrite(w, r, out.trunk, "created", out.Warnings)
+		return
+	}
+	if res.Code == http.StatusUnauthorized {
+		c.apiFailure(w, r, res)
+		return
+	}
+	p, _ := presetFor(form.Get("preset"))
+	f := formView{Preset: p, Presets: providers.Builtin(), Values: map[string]string{}}
+	for _, k := range []string{"name", "numbers", "description", "username"} {
+		f.Values[k] = form.Get(k) // never the password
+	}
+	pr := res.problem()
+	f.Fields = pr.Fields
+	f.Other = fieldList(pr.Fields, createFields)
+	if len(pr.Fields) == 0 || len(f.Other) > 0 {
+		f.Error = pr.Error
+	}
+	c.page(w, r, res.Code, "trunk_new.html", "New trunk", "trunks", f)
+}
+
+// afterWrite leads to the trunk list, or, when the API had warnings, to
+// the trunk's edit form with each warning beside its field.
+func (c *Console) afterWrite(w http.ResponseWriter, r *request, t trunk, done string, warnings []warning) {
+	if len(warnings) == 0 {
+		r.s.addFlash("Trunk " + t.Name + " " + done + ".")
+		http.Redirect(w, r.Request, "/ui/trunks", http.StatusSeeOther)
+		return
+	}
+	id := strconv.FormatUint(uint64(t.ID), 10)
+	r.s.addFlash("Trunk " + t.Name + " " + done + ", with warnings: see beside the fields below.")
+	r.s.setWarnings(id, warnings)
+	http.Redirect(w, r.Request, "/ui/trunks/"+id+"/edit", http.StatusSeeOther)
+}
+
+// withWarnings puts warnings beside the form's fields.
+func (f *formView) withWarnings(ws []warning) {
+	if len(ws) == 0 {
+		return
+	}
+	f.Warnings = map[string]string{}
+	for _, w := range ws {
+		if editFields[w.Field] {
+			if f.Warnings[w.Field] != "" {
+				f.Warnings[w.Field] += "; "
+			}
+			f.Warnings[w.Field] += w.Message
+		} else {
+			f.OtherWarnings = append(f.OtherWarnings, w.Field+": "+w.Message)
+		}
+	}
+}
+
+// profileNames lists the sofia profiles for the edit form's choice.
+func (c *Console) profileNames(w http.ResponseWriter, r *request) ([]string, bool) {
+	var list struct {
+		Items []struct {
+			Name string `json:"name"`
+		} `json:"items"`
+	}
+	if c.get(w, r, "/api/v1/sip/profiles?limit=1000", &list) {
+		return nil, false
+	}
+	out := make([]string, 0, len(list.Items))
+	for _, p := range list.Items {
+		out = append(out, p.Name)
+	}
+	return out, true
+}
+
+// trunkPath is the API path of the trunk named in the URL (an id).
+func trunkPath(r *request) (string, bool) {
+	id := r.PathValue("id")
+	if _, err := strconv.ParseUint(id, 10, 32); err != nil {
+		return "", false
+	}
+	return "/api/v1/sip/trunks/" + id, true
+}
+
+var editFields = map[string]bool{"description": true, "profile": true, "proxy": true, "outbound_proxy": true, "register_proxy": true,
+	"register": true, "realm": true, "username": true, "auth_username": true, "password": true, "numbers": true,
+	"caller_id": true, "enabled": true, "version": true}
+
+func (c *Console) editTrunkPage(w http.ResponseWriter, r *request) {
+	path, ok := trunkPath(r)
+	if !ok {
+		c.errorPage(w, r.Request, r.s, http.StatusNotFound, "No such trunk.")
+		return
+	}
+	var t trunk
+	if c.get(w, r, path, &t) {
+		return
+	}
+	f := formView{Trunk: t, Values: trunkValues(t)}
+	if f.Profiles, ok = c.profileNames(w, r); !ok {
+		return
+	}
+	f.withWarnings(r.s.takeWarnings(r.PathValue("id")))
+	c.page(w, r, http.StatusOK, "trunk_edit.html", "Edit trunk "+t.Name, "trunks", f)
+}
+
+func trunkValues(t trunk) map[string]string {
+	v := map[string]string{
+		"description": t.Description, "profile": t.Profile, "proxy": t.Proxy, "outbound_proxy": t.OutboundProxy,
+		"register_proxy": t.RegisterProxy, "realm": t.Realm, "username": t.Username, "auth_username": t.AuthUsername,
+		"numbers": strings.Join(t.Numbers, "\n"), "caller_id": t.CallerID, "version": strconv.FormatInt(t.Version, 10),
+	}
+	if t.Register {
+		v["register"] = "on"
+	}
+	if t.Enabled {
+		v["enabled"] = "on"
+	}
+	return v
+}
+
+func (c *Console) editTrunk(w http.ResponseWriter, r *request) {
+	path, ok := trunkPath(r)
+	if !ok {
+		c.errorPage(w, r.Request, r.s, http.StatusNotFound, "No such trunk.")
+		return
+	}
+	form := r.PostForm
+	body := map[string]any{}
+	for _, k := range []string{"description", "profile", "proxy", "outbound_proxy", "register_proxy", "realm", "username", "auth_username", "caller_id"} {
+		body[k] = form.Get(k)
+	}
+	if v := form.Get("password"); v != "" {
+		body["password"] = v // empty keeps the stored one
+	}
+	body["numbers"] = splitList(form.Get("numbers"))
+	body["register"] = form.Get("register") == "on"
+	body["enabled"] = form.Get("enabled") == "on"
+	var hdr []string
+	if v := form.Get("version"); v != "" {
+		hdr = []string{"If-Match", `"` + v + `"`}
+	}
+	res, err := c.call(r, http.MethodPatch, path, body, hdr...)
+	if err != nil {
+		c.errorPage(w, r.Request, r.s, http.StatusInternalServerError, "The request could not be made.")
+		return
+	}
+	if res.ok() {
+		var out struct {
+			trunk
+			Warnings []warning `json:"warnings"`
+		}
+		_ = res.decode(&out)
+		c.afterWrite(w, r, out.trunk, "saved", out.Warnings)
+		return
+	}
+	if res.Code == http.StatusUnauthorized || res.Code == http.StatusNotFound {
+		c.apiFailure(w, r, res)
+		return
+	}
+	var t trunk
+	if c.get(w, r, path, &t) {
+		return
+	}
+	f := formView{Trunk: t, Values: map[string]string{}}
+	if f.Profiles, ok = c.profileNames(w, r); !ok {
+		return
+	}
+	for k := range editFields {
+		if k != "password" {
+			f.Values[k] = form.Get(k)
+		}
+	}
+	pr := res.problem()
+	f.Fields = pr.Fields
+	f.Other = fieldList(pr.Fields, editFields)
+	if len(pr.Fields) == 0 || len(f.Other) > 0 {
+		f.Error = pr.Error
+	}
+	if res.Code == http.StatusPreconditionFailed {
+		f.Error = "Someone changed this trunk since you opened the form; its current settings are shown below the form's title. Reload to edit them."
+	}
+	c.page(w, r, res.Code, "trunk_edit.html", "Edit trunk "+t.Name, "trunks", f)
+}
+
+func (c *Console) setTrunkEnabled(w http.ResponseWriter, r *request) {
+	path, ok := trunkPath(r)
+	if !ok {
+		c.errorPage(w, r.Request, r.s, http.StatusNotFound, "No such trunk.")
+		return
+	}
+	on := r.PostForm.Get("enabled") == "true"
+	body := map[string]any{"enabled": on}
+	var hdr []string
+	if v := r.PostForm.Get("version"); v != "" {
+		hdr = []string{"If-Match", `"` + v + `"`}
+	}
+	res, err := c.call(r, http.MethodPatch, path, body, hdr...)
+	if err != nil {
+		c.errorPage(w, r.Request, r.s, http.StatusInternalServerError, "The request could not be made.")
+		return
+	}
+	if !res.ok() {
+		c.apiFailure(w, r, res)
+		return
+	}
+	var out trunk
+	_ = res.decode(&out)
+	if on {
+		r.s.addFlash("Trunk " + out.Name + " enabled.")
+	} else {
+		r.s.addFlash("Trunk " + out.Name + " disabled.")
+	}
+	http.Redirect(w, r.Request, "/ui/trunks", http.StatusSeeOther)
+}
+
+func (c *Console) deleteTrunkPage(w http.ResponseWriter, r *request) {
+	path, ok := trunkPath(r)
+	if !ok {
+		c.errorPage(w, r.Request, r.s, http.StatusNotFound, "No such trunk.")
+		return
+	}
+	var t trunk
+	if c.get(w, r, path, &t) {
+		return
+	}
+	c.page(w, r, http.StatusOK, "trunk_delete.html", "Delete trunk "+t.Name, "trunks", formView{Trunk: t})
+}
+
+func (c *Console) deleteTrunk(w http.ResponseWriter, r *request) {
+	path, ok := trunkPath(r)
+	if !ok {
+		c.errorPage(w, r.Request, r.s, http.StatusNotFound, "No such trunk.")
+		return
+	}
+	var hdr []string
+	if v := r.PostForm.Get("version"); v != "" {
+		hdr = []string{"If-Match", `"` + v + `"`}
+	}
+	res, err := c.call(r, http.MethodDelete, path, nil, hdr...)
+	if err != nil {
+		c.errorPage(w, r.Request, r.s, http.StatusInternalServerError, "The request could not be made.")
+		return
+	}
+	if !res.ok() {
+		c.apiFailure(w, r, res)
+		return
+	}
+	r.s.addFlash("Trunk " + r.PostForm.Get("name") + " deleted.")
+	http.Redirect(w, r.Request, "/ui/trunks", http.StatusSeeOther)
+}
