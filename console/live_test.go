@@ -53,8 +53,9 @@ func TestTrunksPageShowsGatewayStates(t *testing.T) {
 	if got := cell("1und1"); got != "bad FAIL_WAIT" {
 		t.Errorf("1und1: %q, want bad FAIL_WAIT", got)
 	}
-	if p := b.get("/ui/nodes"); !strings.Contains(p.Body, fs.Addr()) || !strings.Contains(p.Body, "connected") {
-		t.Errorf("the nodes page does not show the node:\n%s", p.Body)
+	if p := b.get("/ui/nodes"); !strings.Contains(p.Body, fs.Addr()) || !strings.Contains(p.Body, "connected") ||
+		!strings.Contains(p.Body, "<td>this replica</td>") {
+		t.Errorf("the nodes page does not show the node and who drives it:\n%s", p.Body)
 	}
 }
 
