@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fsplane/fsplane/stun"
 )
 
 // Config is every setting fsplane reads.
@@ -79,6 +81,10 @@ type Config struct {
 
 	// LogLevel is debug, info, warn or error (FSPLANE_LOG_LEVEL).
 	LogLevel string
+
+	// STUN is the STUN responder's addresses (FSPLANE_STUN_*, stun.go);
+	// off while STUN.Primary is zero.
+	STUN stun.Config
 }
 
 // Default returns the settings with nothing configured.
@@ -93,6 +99,7 @@ func Default() Config {
 		XMLCurlCacheable: 60 * time.Second,
 		TokenCacheTTL:    60 * time.Second,
 		LogLevel:         "info",
+		STUN:             stun.Config{RateLimit: DefaultSTUNRateLimit},
 	}
 }
 
@@ -205,6 +212,9 @@ func (c *Config) Apply(name, value string) error {
 	case EnvLogLevel:
 		c.LogLevel = strings.ToLower(value)
 	default:
+		if ok, err := c.applySTUN(name, value); ok {
+			return err
+		}
 		return fmt.Errorf("unknown setting %s", name)
 	}
 	return nil
@@ -339,6 +349,9 @@ func (c *Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		errs = append(errs, fmt.Errorf("%s: %q is not debug, info, warn or error", EnvLogLevel, c.LogLevel))
+	}
+	if err := c.validateSTUN(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.PublicURL == "" && err == nil {
 		if host == "" || host == "0.0.0.0" || host == "::" {

@@ -57,6 +57,8 @@ func (a *app) serveCmd() *cobra.Command {
 //     is retried every second and reported as degraded on /readyz until
 //     the change log answers again; a follower that returns is restarted
 //     with backoff.
+//   - stun (only with FSPLANE_STUN_PRIMARY; stun.go): its sockets are
+//     bound before start-up completes; a failure is restarted with backoff.
 //
 // Shutdown (SIGTERM, SIGINT or ctx ending): the HTTP server stops
 // accepting and drains the requests in flight (at most shutdownDrain),
@@ -150,6 +152,11 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 		checks["freeswitch"] = func(context.Context) api.CheckResult { return eslReadiness(m.Nodes()) }
 	}
 
+	startSTUN, err := a.stunComponent(rg, reg, checks)
+	if err != nil {
+		return err
+	}
+
 	apiHandler := api.New(api.Options{
 		Store: s, Logger: a.log.With("component", "api"), XMLCurl: xc, Checks: checks, Registerer: reg,
 		ESL: eslView, Verifier: verifier, Render: xc,
@@ -213,6 +220,7 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 	if m != nil {
 		rg.start(backCtx, eslC, m.Run)
 	}
+	startSTUN()
 	if err := rg.wait(); err != nil {
 		return fmt.Errorf("stopped because a component failed: %w", err)
 	}

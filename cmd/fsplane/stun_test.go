@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	pion "github.com/pion/stun/v3"
+)
+
+// runStunServe runs `fsplane stun serve` until the test ends and returns
+// A1:P1.
+func runStunServe(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	stderr := &syncBuffer{}
+	ready := make(chan string, 1)
+	done := make(chan int, 1)
+	go func() {
+		done <- runContext(ctx, append([]string{"stun", "serve"}, args...), io.Discard, stderr, envOf(nil), ready)
+	}()
+	select {
+	case addr := <-ready:
+		t.Cleanup(func() {
+			cancel()
+			if rc := <-done; rc != 0 {
+				t.Errorf("stun serve exited %d:\n%s", rc, stderr)
+			}
+		})
+		return addr
+	case rc := <-done:
+		cancel()
+		t.Fatalf("stun serve exited %d:\n%s", rc, stderr)
+	case <-time.After(10 * time.Second):
+		cancel()
+		t.Fatal("stun serve did not start")
+	}
+	return ""
+}
+
+func TestStunServeAndProbe(t *testing.T) {
+	addr := runStunServe(t, "--primary", "127.0.0.1:0", "--secondary", "127.0.0.2:0")
+	var out strings.Builder
+	if rc := run([]string{"stun", "probe", "--server", addr, "--json", "--timeout", "500ms"}, &out, io.Discard, envOf(nil)); rc != 0 {
+		t.Fatalf("probe exit %d", rc)
+	}
+	var res map[string]string
+	if err := json.Unmarshal([]byte(out.String()), &res); err != nil {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	// On loopback there is no NAT and no firewall.
+	if res["nat_type"] != "open" || res["mapping"] != "endpoint-independent" || res["filtering"] != "endpoint-independent" ||
+		res["public_address"] != res["local_address"] || !strings.HasPrefix(res["public_address"], "127.0.0.1:") {
+		t.Fatalf("probe: %s", out.String())
+	}
+	out.Reset()
+	if rc := run([]string{"stun", "probe", "--server", addr, "--timeout", "500ms"}, &out, io.Discard, envOf(nil)); rc != 0 || !strings.Contains(out.String(), "NAT type:       Open Internet (open)") {
+		t.Fatalf("probe exit %d:\n%s", rc, out.String())
+	}
+}
+
+func TestStunServeRefusesBadConfig(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"stun", "serve"}, "--primary (or FSPLANE_STUN_PRIMARY) is required"},
+		{[]string{"stun", "serve", "--primary", "127.0.0.1:3478", "--secondary", "127.0.0.1:3478"}, "must differ from the primary"},
+		{[]string{"stun", "serve", "--primary", "localhost:3478"}, "--primary: FSPLANE_STUN_PRIMARY: \"localhost:3478\" is not IP:port"},
+		{[]string{"stun", "probe"}, "--server HOST:PORT is required"},
+	} {
+		var stderr strings.Builder
+		if rc := run(tc.args, io.Discard, &stderr, envOf(nil)); rc == 0 || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want an error with %q", tc.args, rc, stderr.String(), tc.want)
+		}
+	}
+}
+
+// serve runs the responder when FSPLANE_STUN_PRIMARY is set, shows it on
+// /readyz and its metrics on /metrics.
+func TestServeRunsSTUN(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stunAddr := pc.LocalAddr().String()
+	pc.Close()
+	addr, stderr, _ := startServe(t, map[string]string{"FSPLANE_DATA_DIR": t.TempDir(), "FSPLANE_STUN_PRIMARY": stunAddr})
+
+	c, err := net.Dial("udp", stunAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	req := pion.MustBuild(pion.TransactionID, pion.BindingRequest, pion.Fingerprint)
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := c.Write(req.Raw); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1500)
+	n, err := c.Read(buf)
+	if err != nil {
+		t.Fatalf("no STUN answer from serve: %v\n%s", err, stderr)
+	}
+	m := pion.New()
+	var xa pion.XORMappedAddress
+	if err := pion.Decode(buf[:n], m); err != nil || xa.GetFrom(m) != nil || xa.String() != c.LocalAddr().String() {
+		t.Fatalf("answer %v: %v", m, err)
+	}
+	if m.Contains(pion.AttrOtherAddress) {
+		t.Fatal("OTHER-ADDRESS without a secondary")
+	}
+
+	resp, err := http.Get("http://" + addr + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ready struct{ Checks map[string]struct{ Status string } }
+	_ = json.NewDecoder(resp.Body).Decode(&ready)
+	resp.Body.Close()
+	if ready.Checks["stun"].Status != "ok" {
+		t.Fatalf("readyz: %+v", ready)
+	}
+	resp, err = http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `fsplane_stun_requests_total{kind="rfc5389",socket="A1:P1",transport="udp"} 1`) {
+		t.Fatalf("metrics lack the request:\n%s", body)
+	}
+}
+
+// Without FSPLANE_STUN_PRIMARY there is no responder.
+func TestServeWithoutSTUN(t *testing.T) {
+	addr, _, _ := startServe(t, map[string]string{"FSPLANE_DATA_DIR": t.TempDir()})
+	resp, err := http.Get("http://" + addr + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ready struct{ Checks map[string]struct{ Status string } }
+	_ = json.NewDecoder(resp.Body).Decode(&ready)
+	resp.Body.Close()
+	if _, ok := ready.Checks["stun"]; ok || len(ready.Checks) == 0 {
+		t.Fatalf("readyz: %+v", ready)
+	}
+}
