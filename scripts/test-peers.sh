@@ -13,6 +13,9 @@ PEERS=(
   "curl:curl"
   "unshare:util-linux"
   "py3mod=cryptography:python3-cryptography"
+  "turnserver:coturn"
+  "stun:stun-client"
+  "stund:stun-server"
 )
 
 have() {

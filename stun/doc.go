@@ -22,9 +22,11 @@
 //     or any change over TCP) gets 420 naming CHANGE-REQUEST in
 //     UNKNOWN-ATTRIBUTES, never an answer from the wrong socket.
 //   - Unknown comprehension-required attributes get 420 with
-//     UNKNOWN-ATTRIBUTES. RESPONSE-ADDRESS, RESPONSE-PORT and PADDING are
-//     not implemented and so count as unknown: an answer goes only to the
-//     request's source and is never padded (no reflection amplification).
+//     UNKNOWN-ATTRIBUTES. RESPONSE-ADDRESS and PADDING are not
+//     implemented and so count as unknown: an answer goes only to the
+//     request's source address and is never padded (no reflection
+//     amplification). RESPONSE-PORT (RFC 5780 §7.5, UDP with the cookie)
+//     is honoured: it changes only the port the answer goes to.
 //     USERNAME and MESSAGE-INTEGRITY(-SHA256) are understood and ignored:
 //     the service has no credentials (RFC 8489 §9).
 //   - Malformed packets (bad header, length, attribute layout, a wrong

@@ -95,6 +95,12 @@ type ProbeOptions struct {
 // and port) run before anything is sent to the other address, which would
 // open the NAT to it.
 func Probe(ctx context.Context, o ProbeOptions) (ProbeResult, error) {
+	res, err := probe(ctx, o)
+	res.Title = res.NATType.Title()
+	return res, err
+}
+
+func probe(ctx context.Context, o ProbeOptions) (ProbeResult, error) {
 	res := ProbeResult{NATType: NATUnknown, Mapping: BehaviorUnknown, Filtering: BehaviorUnknown, Server: o.Server}
 	if o.Timeout <= 0 {
 		o.Timeout = 3 * time.Second
@@ -117,7 +123,6 @@ func Probe(ctx context.Context, o ProbeOptions) (ProbeResult, error) {
 	}
 	res.LocalAddress = local.String()
 	p := &prober{c: c, timeout: o.Timeout}
-	defer res.finish()
 
 	// Test I.
 	r1, err := p.binding(ctx, server, nil)
@@ -193,8 +198,6 @@ func Probe(ctx context.Context, o ProbeOptions) (ProbeResult, error) {
 	}
 	return res, nil
 }
-
-func (r *ProbeResult) finish() { r.Title = r.NATType.Title() }
 
 // bindToward binds a UDP socket on the local address the route to server
 // leaves from, so that "no NAT" can be told from the mapped address.

@@ -28,8 +28,9 @@ const (
 	// maxUnknown bounds UNKNOWN-ATTRIBUTES: a request naming more still
 	// gets 420, listing the first ones (the answer stays small).
 	maxUnknown = 8
-	// maxRequest is the largest request handled; longer ones are dropped.
-	maxRequest = 1280
+	// maxRequest is the largest request handled (a PADDING test sends
+	// 1532 bytes, answered with 420); longer ones are dropped.
+	maxRequest = 2048
 )
 
 // outcome is what handle did with a packet, for the metrics.
@@ -51,8 +52,9 @@ var dropReasons = [...]string{dropMalformed: "malformed", dropNotRequest: "not_r
 // verdict is handle's result besides the reply bytes.
 type verdict struct {
 	out     outcome
-	classic bool // an RFC 3489 request (no magic cookie)
-	from    int  // socket the reply leaves from
+	classic bool           // an RFC 3489 request (no magic cookie)
+	from    int            // socket the reply leaves from
+	to      netip.AddrPort // where it goes: the source, or its RESPONSE-PORT
 }
 
 // responder turns one request into one reply; it owns no sockets and is
@@ -76,7 +78,7 @@ func (r *responder) handle(m *stun.Message, req []byte, sock int, src netip.Addr
 	if tcp {
 		sock = sockA1P1
 	}
-	v := verdict{out: dropMalformed, from: sock}
+	v := verdict{out: dropMalformed, from: sock, to: src}
 	n := len(req)
 	if n < headerSize || n > maxRequest || req[0]&0xC0 != 0 {
 		return nil, v
@@ -94,6 +96,7 @@ func (r *responder) handle(m *stun.Message, req []byte, sock int, src netip.Addr
 		nUnknown   int
 		anyUnknown bool
 		change     ChangeRequest
+		port       uint16 // RESPONSE-PORT; 0 when absent
 	)
 	for off := headerSize; off < n; {
 		if n-off < 4 {
@@ -111,6 +114,21 @@ func (r *responder) handle(m *stun.Message, req []byte, sock int, src netip.Addr
 			if change.decode(req[val:val+al]) != nil {
 				return nil, v
 			}
+		case stun.AttrResponsePort:
+			// RFC 5780 §7.5: the answer goes to the source's address at
+			// this port; never another address, so no reflection. Not an
+			// RFC 3489 attribute: unknown there.
+			if v.classic {
+				anyUnknown = true
+				nUnknown = appendUnknown(&unknown, nUnknown, t)
+				break
+			}
+			if al != 2 && al != 4 {
+				return nil, v
+			}
+			if port = binary.BigEndian.Uint16(req[val:]); port == 0 {
+				return nil, v
+			}
 		case stun.AttrUsername, stun.AttrMessageIntegrity, stun.AttrMessageIntegritySHA256:
 			// No credentials here: understood and ignored (RFC 8489 §9).
 		case stun.AttrFingerprint:
@@ -122,10 +140,7 @@ func (r *responder) handle(m *stun.Message, req []byte, sock int, src netip.Addr
 		default:
 			if t.Required() {
 				anyUnknown = true
-				if nUnknown < maxUnknown {
-					unknown[nUnknown] = t
-					nUnknown++
-				}
+				nUnknown = appendUnknown(&unknown, nUnknown, t)
 			}
 		}
 		off = next
@@ -139,6 +154,15 @@ func (r *responder) handle(m *stun.Message, req []byte, sock int, src netip.Addr
 		return nil, v
 	}
 
+	if !anyUnknown && port != 0 {
+		if tcp {
+			anyUnknown = true
+			unknown[0] = stun.AttrResponsePort
+			nUnknown = 1
+		} else {
+			v.to = netip.AddrPortFrom(src.Addr(), port)
+		}
+	}
 	if !anyUnknown && (change.ChangeIP || change.ChangePort) {
 		to := sock
 		if change.ChangeIP {
@@ -152,6 +176,7 @@ func (r *responder) handle(m *stun.Message, req []byte, sock int, src netip.Addr
 			anyUnknown = true
 			unknown[0] = stun.AttrChangeRequest
 			nUnknown = 1
+			v.to = src
 		} else {
 			v.from = to
 		}
@@ -162,6 +187,7 @@ func (r *responder) handle(m *stun.Message, req []byte, sock int, src netip.Addr
 	if anyUnknown {
 		v.out = answeredError
 		v.from = sock
+		v.to = src
 		m.Type = stun.BindingError
 		m.WriteHeader()
 		addErrorCode(m, stun.CodeUnknownAttribute, "Unknown Attribute")
@@ -199,6 +225,14 @@ func (r *responder) handle(m *stun.Message, req []byte, sock int, src netip.Addr
 	}
 	_ = stun.Fingerprint.AddTo(m)
 	return m.Raw, v
+}
+
+func appendUnknown(u *[maxUnknown]stun.AttrType, n int, t stun.AttrType) int {
+	if n < maxUnknown {
+		u[n] = t
+		n++
+	}
+	return n
 }
 
 // addAddr adds a MAPPED-ADDRESS-style attribute (RFC 8489 §14.1) without

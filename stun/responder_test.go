@@ -395,3 +395,40 @@ func BenchmarkHandle(b *testing.B) {
 		r.handle(m, req, sockA1P1, tSrc)
 	}
 }
+
+type responsePort uint16
+
+func (p responsePort) AddTo(m *stun.Message) error {
+	m.Add(stun.AttrResponsePort, []byte{byte(p >> 8), byte(p), 0, 0})
+	return nil
+}
+
+// RESPONSE-PORT changes only the port the answer goes to.
+func TestHandleResponsePort(t *testing.T) {
+	r := fourSockets()
+	out, v := r.handle(stun.New(), request(t, responsePort(5000), ChangeRequest{ChangeIP: true}, stun.Fingerprint), sockA1P1, tSrc)
+	if v.out != answeredSuccess || v.from != sockA2P1 || v.to != netip.AddrPortFrom(tSrc.Addr(), 5000) {
+		t.Fatalf("outcome %d from %d to %v", v.out, v.from, v.to)
+	}
+	var xa stun.XORMappedAddress
+	if err := xa.GetFrom(decodeReply(t, out)); err != nil || xa.String() != tSrc.String() {
+		t.Fatalf("XOR-MAPPED-ADDRESS %v (%v): the source, not the response port", xa, err)
+	}
+	out, v = r.handle(stun.New(), request(t, responsePort(5000)), sockTCP, tSrc)
+	errorReply(t, out, v, sockA1P1, stun.AttrResponsePort)
+	if v.to != tSrc {
+		t.Fatalf("TCP 420 to %v", v.to)
+	}
+	// Without the cookie it is not an RFC 3489 attribute.
+	classic := classicRequest(nil)
+	classic = append(classic, 0, 0x27, 0, 4, 0x13, 0x88, 0, 0)
+	binary.BigEndian.PutUint16(classic[2:4], 8)
+	out, v = r.handle(stun.New(), classic, sockA1P1, tSrc)
+	errorReply(t, out, v, sockA1P1, stun.AttrResponsePort)
+	if v.to != tSrc {
+		t.Fatalf("RFC 3489 420 to %v", v.to)
+	}
+	if _, v := r.handle(stun.New(), request(t, responsePort(0)), sockA1P1, tSrc); v.out != dropMalformed {
+		t.Fatalf("RESPONSE-PORT 0: outcome %d", v.out)
+	}
+}

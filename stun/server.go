@@ -253,7 +253,7 @@ func (s *Server) Run(ctx context.Context) error {
 // per packet: one buffer, one Message, netip addresses.
 func (s *Server) readLoop(r *responder, udp *[numUDP][]*net.UDPConn, sock int, c *net.UDPConn) error {
 	m := stun.New()
-	buf := make([]byte, 2048)
+	buf := make([]byte, maxRequest+1) // +1: a longer datagram shows as too long
 	for {
 		n, src, err := c.ReadFromUDPAddrPort(buf)
 		if err != nil {
@@ -268,7 +268,7 @@ func (s *Server) readLoop(r *responder, udp *[numUDP][]*net.UDPConn, sock int, c
 		}
 		out, v := r.handle(m, buf[:n], sock, src)
 		if out != nil {
-			if _, err := udp[v.from][0].WriteToUDPAddrPort(out, src); err != nil {
+			if _, err := udp[v.from][0].WriteToUDPAddrPort(out, v.to); err != nil {
 				v.out = dropSendError
 			}
 		}
