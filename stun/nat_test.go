@@ -219,4 +219,3 @@ table inet filter {
 		})
 	}
 }
-

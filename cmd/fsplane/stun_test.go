@@ -120,7 +120,9 @@ func TestServeRunsSTUN(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ready struct{ Checks map[string]struct{ Status string } }
+	var ready struct {
+		Checks map[string]struct{ Status string }
+	}
 	_ = json.NewDecoder(resp.Body).Decode(&ready)
 	resp.Body.Close()
 	if ready.Checks["stun"].Status != "ok" {
@@ -144,7 +146,9 @@ func TestServeWithoutSTUN(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ready struct{ Checks map[string]struct{ Status string } }
+	var ready struct {
+		Checks map[string]struct{ Status string }
+	}
 	_ = json.NewDecoder(resp.Body).Decode(&ready)
 	resp.Body.Close()
 	if _, ok := ready.Checks["stun"]; ok || len(ready.Checks) == 0 {
