@@ -50,6 +50,7 @@ type Server struct {
 	lim      *limiter
 	software string
 	readers  int
+	noBatch  bool // read and write one packet per syscall (tests)
 
 	mu    sync.Mutex
 	udp   [numUDP][]*net.UDPConn // [socket][reader]; [i][0] also sends
@@ -105,15 +106,23 @@ func (s *Server) Listen() (err error) {
 		}
 	}()
 	p := s.cfg.Primary
-	if err := s.bindUDP(sockA1P1, p, s.readers); err != nil {
-		return err
+	// A port chosen by the kernel for UDP may be taken for TCP: try again.
+	for try := 0; ; try++ {
+		if err := s.bindUDP(sockA1P1, p, s.readers); err != nil {
+			return err
+		}
+		at := s.bound[sockA1P1]
+		ln, err := net.Listen("tcp", at.String())
+		if err == nil {
+			s.tcp = ln
+			break
+		}
+		if p.Port() != 0 || try == 10 {
+			return fmt.Errorf("stun: listen on TCP %s: %w", at, err)
+		}
+		s.closeLocked()
 	}
 	p1 := s.bound[sockA1P1].Port()
-	ln, err := net.Listen("tcp", netip.AddrPortFrom(p.Addr(), p1).String())
-	if err != nil {
-		return fmt.Errorf("stun: listen on TCP %s: %w", netip.AddrPortFrom(p.Addr(), p1), err)
-	}
-	s.tcp = ln
 	if sec := s.cfg.Secondary; sec.IsValid() {
 		if err := s.bindUDP(sockA2P2, sec, 1); err != nil {
 			return err
@@ -223,7 +232,7 @@ func (s *Server) Run(ctx context.Context) error {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if err := s.readLoop(r, &udp, sock, c); err != nil && ctx.Err() == nil {
+				if err := s.serveUDP(r, &udp, sock, c); err != nil && ctx.Err() == nil {
 					fail(fmt.Errorf("stun: UDP %s: %w", socketNames[sock], err))
 				}
 			}()
@@ -249,8 +258,9 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 }
 
-// readLoop answers the requests of one UDP socket. It allocates nothing
-// per packet: one buffer, one Message, netip addresses.
+// readLoop answers the requests of one UDP socket one packet per syscall
+// (where batches are not available). It allocates nothing per packet: one
+// buffer, one Message, netip addresses.
 func (s *Server) readLoop(r *responder, udp *[numUDP][]*net.UDPConn, sock int, c *net.UDPConn) error {
 	m := stun.New()
 	buf := make([]byte, maxRequest+1) // +1: a longer datagram shows as too long

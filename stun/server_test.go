@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"testing"
@@ -23,10 +24,19 @@ func startServer(t *testing.T, c Config, reg prometheus.Registerer) *Server {
 
 func startWith(t *testing.T, o Options) *Server {
 	t.Helper()
+	return startWithBatch(t, o, true)
+}
+
+func startWithBatch(t *testing.T, o Options, batch bool) *Server {
+	t.Helper()
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
 	s, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.noBatch = !batch
 	if err := s.Listen(); err != nil {
 		t.Fatal(err)
 	}
@@ -73,8 +83,13 @@ func udpClient(t *testing.T, at string) *net.UDPConn {
 }
 
 func TestServerFourSockets(t *testing.T) {
+	t.Run("batches", func(t *testing.T) { testServerFourSockets(t, true) })
+	t.Run("one packet per syscall", func(t *testing.T) { testServerFourSockets(t, false) })
+}
+
+func testServerFourSockets(t *testing.T, batch bool) {
 	reg := prometheus.NewRegistry()
-	s := startServer(t, Config{Primary: netip.MustParseAddrPort("127.0.0.1:0"), Secondary: netip.MustParseAddrPort("127.0.0.2:0")}, reg)
+	s := startWithBatch(t, Options{Config: Config{Primary: netip.MustParseAddrPort("127.0.0.1:0"), Secondary: netip.MustParseAddrPort("127.0.0.2:0")}, Registerer: reg, Readers: 2}, batch)
 	a := s.Addresses()
 	if a.A1P1.Addr() != a.A1P2.Addr() || a.A2P1.Addr() != a.A2P2.Addr() || a.A1P1.Port() != a.A2P1.Port() || a.A1P2.Port() != a.A2P2.Port() || a.A1P1.Port() == a.A2P2.Port() {
 		t.Fatalf("not RFC 3489's four addresses: %+v", a)
@@ -120,6 +135,25 @@ func TestServerFourSockets(t *testing.T) {
 	if got := testutil.ToFloat64(s.m.responses[sockA2P2][0]); got != 4 {
 		t.Fatalf("responses from A2:P2 = %v, want 4", got)
 	}
+	// RESPONSE-PORT: the answer goes to another port of the source address.
+	c2 := udpClient(t, "127.0.0.1:0")
+	port2 := c2.LocalAddr().(*net.UDPAddr).AddrPort().Port()
+	for _, change := range []ChangeRequest{{}, {ChangeIP: true}} {
+		if _, err := c.WriteToUDPAddrPort(request(t, responsePort(port2), change), a.A1P1); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 1500)
+		_ = c2.SetReadDeadline(time.Now().Add(time.Second))
+		n, _, err := c2.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			t.Fatalf("RESPONSE-PORT %+v: %v", change, err)
+		}
+		var xa stun.XORMappedAddress
+		if err := xa.GetFrom(decodeReply(t, buf[:n])); err != nil || xa.String() != me.String() {
+			t.Fatalf("RESPONSE-PORT answer maps %v (%v), want %v", xa, err, me)
+		}
+	}
+
 	// Malformed: dropped and counted, no reply.
 	if _, _, err := exchange(t, c, a.A1P1, []byte("GET / HTTP/1.0\r\n\r\n  "), 100*time.Millisecond); err != ErrNoResponse {
 		t.Fatalf("malformed packet answered (%v)", err)
