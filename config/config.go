@@ -85,6 +85,11 @@ type Config struct {
 	// STUN is the STUN responder's addresses (FSPLANE_STUN_*, stun.go);
 	// off while STUN.Primary is zero.
 	STUN stun.Config
+	// STUNProbeServer is the STUN server (host:port) whose answers set the
+	// ext IPs of profiles with use_public_address, every
+	// STUNProbeInterval (FSPLANE_STUN_PROBE_SERVER, _INTERVAL).
+	STUNProbeServer   string
+	STUNProbeInterval time.Duration
 }
 
 // Default returns the settings with nothing configured.

@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestSTUNSettings(t *testing.T) {
@@ -39,6 +40,24 @@ func TestSTUNSettings(t *testing.T) {
 	} {
 		if _, err := load(tc.env); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: err %v, want %q", tc.env, err, tc.want)
+		}
+	}
+}
+
+func TestSTUNProbeSettings(t *testing.T) {
+	c := Default()
+	if err := c.Validate(); err != nil || c.STUNProbeServer != "" || c.STUNProbeInterval != 5*time.Minute {
+		t.Fatalf("defaults: %q %v", c.STUNProbeServer, c.STUNProbeInterval)
+	}
+	if err := c.Apply(EnvSTUNProbeServer, "stun.example.org:3478"); err != nil || c.STUNProbeServer != "stun.example.org:3478" {
+		t.Fatal(err)
+	}
+	if err := c.Apply(EnvSTUNProbeInterval, "30s"); err != nil || c.STUNProbeInterval != 30*time.Second {
+		t.Fatal(err)
+	}
+	for name, v := range map[string]string{EnvSTUNProbeServer: "stun.example.org", EnvSTUNProbeInterval: "1ns"} {
+		if err := c.Apply(name, v); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s=%s: %v", name, v, err)
 		}
 	}
 }

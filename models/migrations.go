@@ -87,6 +87,12 @@ type profileV1 struct {
 
 func (profileV1) TableName() string { return "profiles" }
 
+type profileV4 struct {
+	UsePublicAddress bool `gorm:"column:use_public_address;not null;default:false"`
+}
+
+func (profileV4) TableName() string { return "profiles" }
+
 type providerRangeV1 struct {
 	ID                   uint  `gorm:"primaryKey"`
 	Version              int64 `gorm:"not null;default:1"`
@@ -170,6 +176,8 @@ const (
 	MigrationInitial   = "0001_initial"
 	MigrationChangeLog = "0002_change_log"
 	MigrationESLOutbox = "0003_esl_outbox"
+	// MigrationProfilePublicAddress adds profiles.use_public_address.
+	MigrationProfilePublicAddress = "0004_profile_use_public_address"
 )
 
 func migrations() []*gormigrate.Migration {
@@ -207,6 +215,15 @@ func migrations() []*gormigrate.Migration {
 			},
 			Rollback: func(tx *gorm.DB) error {
 				return tx.Migrator().DropTable("esl_cursors")
+			},
+		},
+		{
+			ID: MigrationProfilePublicAddress,
+			Migrate: func(tx *gorm.DB) error {
+				return tx.Migrator().AddColumn(&profileV4{}, "UsePublicAddress")
+			},
+			Rollback: func(tx *gorm.DB) error {
+				return tx.Migrator().DropColumn(&profileV4{}, "UsePublicAddress")
 			},
 		},
 	}

@@ -156,10 +156,11 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 	if err != nil {
 		return err
 	}
+	lastProbe, startProbe := a.publicAddressComponent(rg, s, checks)
 
 	apiHandler := api.New(api.Options{
 		Store: s, Logger: a.log.With("component", "api"), XMLCurl: xc, Checks: checks, Registerer: reg,
-		ESL: eslView, Verifier: verifier, Render: xc,
+		ESL: eslView, Verifier: verifier, Render: xc, STUNProbe: lastProbe,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -221,6 +222,7 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 		rg.start(backCtx, eslC, m.Run)
 	}
 	startSTUN()
+	startProbe()
 	if err := rg.wait(); err != nil {
 		return fmt.Errorf("stopped because a component failed: %w", err)
 	}

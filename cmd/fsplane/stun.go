@@ -5,8 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -15,6 +19,7 @@ import (
 
 	"github.com/fsplane/fsplane/api"
 	"github.com/fsplane/fsplane/config"
+	"github.com/fsplane/fsplane/models"
 	"github.com/fsplane/fsplane/stun"
 )
 
@@ -144,4 +149,121 @@ func (a *app) stunComponent(rg *runGroup, reg prometheus.Registerer, checks map[
 	c := rg.add("stun", restart)
 	checks[c.name] = c.check
 	return func() { rg.start(rg.Context(), c, func(ctx context.Context) error { return s.Run(ctx) }) }, nil
+}
+
+// publicAddress probes FSPLANE_STUN_PROBE_SERVER every interval, keeps
+// the last result for GET /api/v1/stun/probe, and sets ext_sip_ip and
+// ext_rtp_ip of each profile with use_public_address to the public
+// address of its family through the store's normal write path, so the
+// change reaches FreeSWITCH like an API write. Dual-stack profiles are
+// left alone (one ext IP cannot hold both families).
+type publicAddress struct {
+	server   string
+	interval time.Duration
+	timeout  time.Duration
+	store    *models.Store
+	log      *slog.Logger
+
+	mu   sync.Mutex
+	last *api.STUNProbeOut
+}
+
+// Last is the newest probe, nil before the first.
+func (p *publicAddress) Last() *api.STUNProbeOut {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.last
+}
+
+func (p *publicAddress) run(ctx context.Context, report func(error)) error {
+	for {
+		report(p.once(ctx))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(p.interval):
+		}
+	}
+}
+
+// once probes and applies; its error (the profiles could not be read or
+// written) degrades the component until the next round.
+func (p *publicAddress) once(ctx context.Context) error {
+	host, port, _ := net.SplitHostPort(p.server) // checked at load
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	out := &api.STUNProbeOut{CheckedAt: time.Now().UTC()}
+	var v4, v6 *stun.ProbeResult
+	if err != nil {
+		out.ProbeResult = stun.ProbeResult{NATType: stun.NATUnknown, Title: stun.NATUnknown.Title(), Mapping: stun.BehaviorUnknown,
+			Filtering: stun.BehaviorUnknown, Server: p.server, Detail: "cannot resolve the STUN server: " + err.Error()}
+	}
+	for _, a := range addrs {
+		a = a.Unmap()
+		if (a.Is4() && v4 != nil) || (a.Is6() && v6 != nil) {
+			continue
+		}
+		res, err := stun.Probe(ctx, stun.ProbeOptions{Server: netip.AddrPortFrom(a, 0).Addr().String() + ":" + port, Timeout: p.timeout})
+		if err != nil {
+			res.Detail = err.Error()
+		}
+		res.Server = p.server
+		if a.Is4() {
+			v4 = &res
+		} else {
+			v6 = &res
+		}
+	}
+	switch {
+	case v4 != nil:
+		out.ProbeResult, out.IPv6 = *v4, v6
+	case v6 != nil:
+		out.ProbeResult = *v6
+	}
+	p.mu.Lock()
+	p.last = out
+	p.mu.Unlock()
+
+	public := map[string]string{}
+	for fam, r := range map[string]*stun.ProbeResult{models.FamilyIPv4: v4, models.FamilyIPv6: v6} {
+		if r == nil || r.PublicAddress == "" {
+			continue
+		}
+		if ap, err := netip.ParseAddrPort(r.PublicAddress); err == nil {
+			public[fam] = ap.Addr().String()
+		}
+	}
+	profiles, err := p.store.ListProfiles(ctx)
+	if err != nil {
+		return fmt.Errorf("public address: list profiles: %w", err)
+	}
+	var errs []error
+	for i := range profiles {
+		pr := &profiles[i]
+		ip, ok := public[pr.Family]
+		if !pr.UsePublicAddress || !ok || (pr.ExtSIPIP == ip && pr.ExtRTPIP == ip) {
+			continue
+		}
+		was := pr.ExtSIPIP
+		pr.ExtSIPIP, pr.ExtRTPIP = ip, ip
+		if err := p.store.UpdateProfile(ctx, pr); err != nil {
+			// A concurrent write wins; the next round tries again.
+			errs = append(errs, fmt.Errorf("public address: profile %q: %w", pr.Name, err))
+			continue
+		}
+		p.log.Info("profile follows the public address", "profile", pr.Name, "from", was, "to", ip)
+	}
+	return errors.Join(errs...)
+}
+
+// publicAddressComponent adds the prober to serve when
+// FSPLANE_STUN_PROBE_SERVER is set; Last is nil otherwise.
+func (a *app) publicAddressComponent(rg *runGroup, s *models.Store, checks map[string]api.Check) (last func() *api.STUNProbeOut, start func()) {
+	if a.cfg.STUNProbeServer == "" {
+		return nil, func() {}
+	}
+	p := &publicAddress{server: a.cfg.STUNProbeServer, interval: a.cfg.STUNProbeInterval, timeout: min(3*time.Second, a.cfg.STUNProbeInterval),
+		store: s, log: a.log.With("component", "public-address")}
+	c := rg.add("public-address", restart)
+	checks[c.name] = c.check
+	return p.Last, func() { rg.start(rg.Context(), c, func(ctx context.Context) error { return p.run(ctx, c.report) }) }
 }

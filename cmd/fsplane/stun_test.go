@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -153,5 +154,97 @@ func TestServeWithoutSTUN(t *testing.T) {
 	resp.Body.Close()
 	if _, ok := ready.Checks["stun"]; ok || len(ready.Checks) == 0 {
 		t.Fatalf("readyz: %+v", ready)
+	}
+}
+
+// freeUDPPort finds a port free on 127.0.0.1 and 127.0.0.2 for UDP and
+// on 127.0.0.1 for TCP.
+func freeUDPPort(t *testing.T) int {
+	t.Helper()
+	for range 50 {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := pc.LocalAddr().(*net.UDPAddr).Port
+		pc.Close()
+		ok := true
+		for _, a := range []string{"127.0.0.2", "127.0.0.1"} {
+			if c, err := net.ListenPacket("udp", net.JoinHostPort(a, strconv.Itoa(port))); err == nil {
+				c.Close()
+			} else {
+				ok = false
+			}
+		}
+		if l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err == nil {
+			l.Close()
+		} else {
+			ok = false
+		}
+		if ok {
+			return port
+		}
+	}
+	t.Fatal("no free port")
+	return 0
+}
+
+// "Use public address": serve probes FSPLANE_STUN_PROBE_SERVER (here its
+// own responder), shows the result on GET /api/v1/stun/probe, and sets
+// ext_sip_ip and ext_rtp_ip of the profiles asking for it, through the
+// normal write path (the version moves).
+func TestServeUsePublicAddress(t *testing.T) {
+	p1, p2 := freeUDPPort(t), freeUDPPort(t)
+	primary := "127.0.0.1:" + strconv.Itoa(p1)
+	addr, stderr, _ := startServe(t, map[string]string{
+		"FSPLANE_DATA_DIR": t.TempDir(), "FSPLANE_STUN_PRIMARY": primary, "FSPLANE_STUN_SECONDARY": "127.0.0.2:" + strconv.Itoa(p2),
+		"FSPLANE_STUN_PROBE_SERVER": primary, "FSPLANE_STUN_PROBE_INTERVAL": "100ms",
+	})
+	token := tokenRe.FindString(stderr.String())
+	base := "http://" + addr
+	code, body := do(t, "POST", base+"/api/v1/sip/profiles", token, "application/json",
+		`{"name":"natted","family":"ipv4","sip_ip":"127.0.0.1","sip_port":5090,"ext_sip_ip":"192.0.2.1","ext_rtp_ip":"192.0.2.1","use_public_address":true}`)
+	if code != http.StatusCreated || !strings.Contains(body, `"use_public_address":true`) {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	var prof map[string]any
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, body = do(t, "GET", base+"/api/v1/sip/profiles/natted", token, "", "")
+		_ = json.Unmarshal([]byte(body), &prof)
+		if prof["ext_sip_ip"] == "127.0.0.1" && prof["ext_rtp_ip"] == "127.0.0.1" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the profile did not follow the public address: %d %s\n%s", code, body, stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if prof["version"] != float64(2) {
+		t.Fatalf("want one write (version 2), got %v", prof["version"])
+	}
+	// The seeded profiles did not ask for it.
+	if _, body := do(t, "GET", base+"/api/v1/sip/profiles", token, "", ""); strings.Count(body, `"use_public_address":true`) != 1 {
+		t.Fatalf("profiles: %s", body)
+	}
+	code, body = do(t, "GET", base+"/api/v1/stun/probe", token, "", "")
+	var res map[string]any
+	if err := json.Unmarshal([]byte(body), &res); code != http.StatusOK || err != nil {
+		t.Fatalf("probe: %d %s", code, body)
+	}
+	if res["nat_type"] != "open" || res["mapping"] != "endpoint-independent" || res["filtering"] != "endpoint-independent" ||
+		!strings.HasPrefix(res["public_address"].(string), "127.0.0.1:") || res["checked_at"] == nil {
+		t.Fatalf("probe: %s", body)
+	}
+	if code, _ := do(t, "GET", base+"/api/v1/stun/probe", "", "", ""); code != http.StatusUnauthorized {
+		t.Fatalf("without a token: %d", code)
+	}
+}
+
+func TestServeNoSTUNProbe(t *testing.T) {
+	addr, stderr, _ := startServe(t, map[string]string{"FSPLANE_DATA_DIR": t.TempDir()})
+	token := tokenRe.FindString(stderr.String())
+	if code, body := do(t, "GET", "http://"+addr+"/api/v1/stun/probe", token, "", ""); code != http.StatusNotFound || !strings.Contains(body, "FSPLANE_STUN_PROBE_SERVER") {
+		t.Fatalf("%d %s", code, body)
 	}
 }
