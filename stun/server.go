@@ -32,7 +32,10 @@ type Options struct {
 	// Now is the rate limiter's clock; default time.Now.
 	Now func() time.Time
 	// Readers is how many sockets (SO_REUSEPORT), each with its own
-	// goroutine and buffers, serve A1:P1; default GOMAXPROCS.
+	// goroutine and buffers, serve A1:P1; default half of GOMAXPROCS, at
+	// least one (measured on 2 cores against stun-bench: one reader costs
+	// 5-12 % less CPU per request than two, at the same rate; the kernel's
+	// share of each packet runs beside it).
 	Readers int
 }
 
@@ -72,7 +75,7 @@ func New(o Options) (*Server, error) {
 		s.software = "fsplane"
 	}
 	if s.readers <= 0 {
-		s.readers = runtime.GOMAXPROCS(0)
+		s.readers = max(1, runtime.GOMAXPROCS(0)/2)
 	}
 	if o.Config.RateLimit > 0 {
 		now := o.Now
