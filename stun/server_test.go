@@ -226,6 +226,21 @@ func TestServerIPv6AndAdvertised(t *testing.T) {
 		t.Fatalf("XOR-MAPPED-ADDRESS %v (%v), want %v", xa, err, c.LocalAddr())
 	}
 
+	// One dual-stack socket answers IPv4 clients with their IPv4 address,
+	// in batches and one by one.
+	for _, batch := range []bool{true, false} {
+		dual := startWithBatch(t, Options{Config: Config{Primary: netip.MustParseAddrPort("[::]:0")}, Readers: 1}, batch)
+		to := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), dual.Addresses().A1P1.Port())
+		c4 := udpClient(t, "127.0.0.1:0")
+		out, _, err := exchange(t, c4, to, request(t), time.Second)
+		if err != nil {
+			t.Fatalf("dual stack, batch %v: %v", batch, err)
+		}
+		if err := xa.GetFrom(decodeReply(t, out)); err != nil || xa.String() != c4.LocalAddr().String() {
+			t.Fatalf("dual stack: XOR-MAPPED-ADDRESS %v (%v), want %v", xa, err, c4.LocalAddr())
+		}
+	}
+
 	// Behind a 1:1 NAT the advertised addresses are what clients are told.
 	adv := startServer(t, Config{
 		Primary: netip.MustParseAddrPort("127.0.0.1:0"), Secondary: netip.MustParseAddrPort("127.0.0.2:0"),
