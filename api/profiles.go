@@ -67,7 +67,7 @@ type profileOut struct {
 	// STUN probe.
 	UsePublicAddress bool      `json:"use_public_address"`
 	CreatedAt        time.Time `json:"created_at"`
-	UpdatedAt   time.Time         `json:"updated_at"`
+	UpdatedAt        time.Time `json:"updated_at"`
 }
 
 type profileList struct {
