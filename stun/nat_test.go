@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/stun/v3"
 	"golang.org/x/sys/unix"
 )
 
@@ -219,5 +220,84 @@ table inet filter {
 				}
 			}
 		})
+	}
+}
+
+// The four-socket model over IPv6: A1 2001:db8::10 and A2 2001:db8::11 on
+// the loopback of a namespace built by the test (the host's loopback has
+// only ::1).
+func TestServerIPv6FourSockets(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CI=true: network namespaces need root")
+		}
+		t.Skip("skipping: network namespaces need root")
+	}
+	ip := needPeer(t, "ip")
+	ns := fmt.Sprintf("fsps6%d%d", os.Getpid()%100000, time.Now().UnixNano()%1000)
+	for _, args := range [][]string{
+		{"netns", "add", ns},
+		{"-n", ns, "link", "set", "lo", "up"},
+		{"-n", ns, "addr", "add", "2001:db8::10/128", "dev", "lo", "nodad"},
+		{"-n", ns, "addr", "add", "2001:db8::11/128", "dev", "lo", "nodad"},
+	} {
+		if out, err := exec.Command(ip, args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v\n%s", args, err, out)
+		}
+		if args[0] == "netns" {
+			t.Cleanup(func() { _ = exec.Command(ip, "netns", "del", ns).Run() })
+		}
+	}
+	var srv *Server
+	var c *net.UDPConn
+	inNetns(t, ns, func() {
+		var err error
+		srv, err = New(Options{Config: Config{Primary: netip.MustParseAddrPort("[2001:db8::10]:3478"), Secondary: netip.MustParseAddrPort("[2001:db8::11]:3479")}, Readers: 1})
+		if err == nil {
+			err = srv.Listen()
+		}
+		if err == nil {
+			c, err = net.ListenUDP("udp6", &net.UDPAddr{IP: net.ParseIP("2001:db8::10")})
+		}
+		if err != nil {
+			t.Error(err)
+		}
+	})
+	if t.Failed() {
+		return
+	}
+	defer c.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	a := srv.Addresses()
+	me := c.LocalAddr().(*net.UDPAddr).AddrPort()
+	for _, tc := range []struct {
+		change ChangeRequest
+		from   netip.AddrPort
+	}{
+		{ChangeRequest{}, a.A1P1},
+		{ChangeRequest{ChangePort: true}, a.A1P2},
+		{ChangeRequest{ChangeIP: true}, a.A2P1},
+		{ChangeRequest{ChangeIP: true, ChangePort: true}, a.A2P2},
+	} {
+		out, from, err := exchange(t, c, a.A1P1, request(t, tc.change), time.Second)
+		if err != nil || from != tc.from {
+			t.Fatalf("%+v: answered from %v (%v), want %v", tc.change, from, err, tc.from)
+		}
+		m := decodeReply(t, out)
+		var xa stun.XORMappedAddress
+		if err := xa.GetFrom(m); err != nil || xa.String() != me.String() {
+			t.Fatalf("XOR-MAPPED-ADDRESS %v (%v), want %v", xa, err, me)
+		}
+		if got := getAddr(t, m, stun.AttrOtherAddress); got != a.A2P2 {
+			t.Fatalf("OTHER-ADDRESS %v, want %v", got, a.A2P2)
+		}
+	}
+	res, err := Probe(context.Background(), ProbeOptions{Server: a.A1P1.String(), Conn: c, Timeout: 300 * time.Millisecond})
+	if err != nil || res.NATType != NATOpen || res.PublicAddress != me.String() {
+		t.Fatalf("probe over IPv6: %+v (%v)", res, err)
 	}
 }
