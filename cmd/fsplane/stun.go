@@ -202,7 +202,7 @@ func (p *publicAddress) once(ctx context.Context) error {
 		if (a.Is4() && v4 != nil) || (a.Is6() && v6 != nil) {
 			continue
 		}
-		res, err := stun.Probe(ctx, stun.ProbeOptions{Server: netip.AddrPortFrom(a, 0).Addr().String() + ":" + port, Timeout: p.timeout})
+		res, err := stun.Probe(ctx, stun.ProbeOptions{Server: net.JoinHostPort(a.String(), port), Timeout: p.timeout})
 		if err != nil {
 			res.Detail = err.Error()
 		}
