@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -246,5 +247,47 @@ func TestServeNoSTUNProbe(t *testing.T) {
 	token := tokenRe.FindString(stderr.String())
 	if code, body := do(t, "GET", "http://"+addr+"/api/v1/stun/probe", token, "", ""); code != http.StatusNotFound || !strings.Contains(body, "FSPLANE_STUN_PROBE_SERVER") {
 		t.Fatalf("%d %s", code, body)
+	}
+}
+
+// The same over IPv6: an ipv6 profile follows the IPv6 public address
+// (here ::1; a responder without a secondary: type unknown, address known).
+func TestServeUsePublicAddressIPv6(t *testing.T) {
+	pc, err := net.ListenPacket("udp6", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	port := pc.LocalAddr().(*net.UDPAddr).Port
+	pc.Close()
+	primary := net.JoinHostPort("::1", strconv.Itoa(port))
+	addr, stderr, _ := startServe(t, map[string]string{
+		"FSPLANE_DATA_DIR": t.TempDir(), "FSPLANE_STUN_PRIMARY": primary,
+		"FSPLANE_STUN_PROBE_SERVER": primary, "FSPLANE_STUN_PROBE_INTERVAL": "100ms",
+	})
+	token := tokenRe.FindString(stderr.String())
+	base := "http://" + addr
+	code, body := do(t, "POST", base+"/api/v1/sip/profiles", token, "application/json",
+		`{"name":"v6","family":"ipv6","sip_ip":"::1","sip_port":5092,"ext_sip_ip":"2001:db8::1","ext_rtp_ip":"2001:db8::1","use_public_address":true}`)
+	if code != http.StatusCreated {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var prof map[string]any
+		_, body = do(t, "GET", base+"/api/v1/sip/profiles/v6", token, "", "")
+		_ = json.Unmarshal([]byte(body), &prof)
+		if prof["ext_sip_ip"] == "::1" && prof["ext_rtp_ip"] == "::1" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the ipv6 profile did not follow: %s\n%s", body, stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_, body = do(t, "GET", base+"/api/v1/stun/probe", token, "", "")
+	var res map[string]any
+	_ = json.Unmarshal([]byte(body), &res)
+	if res["nat_type"] != "unknown" || !strings.HasPrefix(fmt.Sprint(res["public_address"]), "[::1]:") {
+		t.Fatalf("probe: %s", body)
 	}
 }
