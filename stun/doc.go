@@ -36,7 +36,9 @@
 //   - Metrics (namespace fsplane, subsystem stun): requests by kind,
 //     responses by class, drops by reason, each per socket.
 //
-// Answering a request allocates nothing (see TestHandleAllocs).
+// Answering a request allocates nothing (TestHandleAllocs, and
+// TestBatchAllocs for the Linux path that reads and writes UDP in batches
+// with recvmmsg/sendmmsg).
 //
 // # Probe
 //
