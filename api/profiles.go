@@ -37,6 +37,9 @@ type profileIn struct {
 	AuthCalls   *bool              `json:"auth_calls"`
 	Context     *string            `json:"context"`
 	Params      *map[string]string `json:"params"`
+	// UsePublicAddress: fsplane sets ext_sip_ip and ext_rtp_ip from its
+	// STUN probe (GET /api/v1/stun/probe).
+	UsePublicAddress *bool `json:"use_public_address"`
 }
 
 type profileOut struct {
@@ -60,8 +63,11 @@ type profileOut struct {
 	AuthCalls   bool              `json:"auth_calls"`
 	Context     string            `json:"context"`
 	Params      map[string]string `json:"params"`
-	CreatedAt   time.Time         `json:"created_at"`
-	UpdatedAt   time.Time         `json:"updated_at"`
+	// UsePublicAddress: fsplane sets ext_sip_ip and ext_rtp_ip from its
+	// STUN probe.
+	UsePublicAddress bool      `json:"use_public_address"`
+	CreatedAt        time.Time `json:"created_at"`
+	UpdatedAt        time.Time `json:"updated_at"`
 }
 
 type profileList struct {
@@ -80,7 +86,8 @@ func toProfileOut(p *models.Profile) profileOut {
 		Family: p.Family, SIPIP: p.BindIP, SIPPort: p.SIPPort, RTPIP: p.RTPIP, ExtSIPIP: p.ExtSIPIP,
 		ExtRTPIP: p.ExtRTPIP, RTPPortMin: p.RTPPortMin, RTPPortMax: p.RTPPortMax, TLS: p.TLS,
 		TLSPort: p.TLSPort, TLSCertDir: p.TLSCertDir, WSSBinding: p.WSSBinding, InboundACL: p.InboundACL,
-		AuthCalls: p.AuthCalls, Context: p.Context, Params: params, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
+		AuthCalls: p.AuthCalls, Context: p.Context, Params: params, UsePublicAddress: p.UsePublicAddress,
+		CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
 }
 
 func (in *profileIn) apply(p *models.Profile) {
@@ -101,6 +108,7 @@ func (in *profileIn) apply(p *models.Profile) {
 	set(&p.InboundACL, in.InboundACL)
 	set(&p.AuthCalls, in.AuthCalls)
 	set(&p.Context, in.Context)
+	set(&p.UsePublicAddress, in.UsePublicAddress)
 	if in.Params != nil {
 		p.Params = models.StringMap(*in.Params)
 	}

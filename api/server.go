@@ -99,6 +99,10 @@ type Options struct {
 	// X-Forwarded-For (only behind a proxy that sets it); by default it is
 	// the TCP peer.
 	TrustProxyHeaders bool
+	// STUNProbe gives the last public-address probe for GET
+	// /api/v1/stun/probe (nil before the first); a nil STUNProbe means
+	// none is configured.
+	STUNProbe func() *STUNProbeOut
 }
 
 // Renderer is the part of xml-curl that says why a row would not be
@@ -121,6 +125,7 @@ type server struct {
 	routes         []route
 	federation     Federation
 	doc            []byte // the OpenAPI document, built once in New
+	stunProbeFn    func() *STUNProbeOut
 }
 
 // route is one documented endpoint; the OpenAPI document is built from
@@ -160,7 +165,8 @@ func New(opt Options) *echo.Echo {
 	s := &server{
 		store: opt.Store, verifier: opt.Verifier, log: opt.Logger, esl: opt.ESL, render: opt.Render, resolver: opt.Resolver,
 		resolveTimeout: opt.ResolveTimeout, metrics: newMetrics(opt.Registerer), checks: opt.Checks,
-		federation: opt.Federation,
+		federation:  opt.Federation,
+		stunProbeFn: opt.STUNProbe,
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -253,6 +259,7 @@ func (s *server) table() []route {
 		{method: G, path: "/api/v1/firewall/rules", scope: fw, summary: "Firewall rules for the provider ranges and profiles", handler: s.firewallRules, status: 200, raw: true,
 			query:  []param{{name: "format", typ: "string", desc: "output format (default json)", enum: []string{"ufw", "nft", "acl", "json"}}, {name: "provider", typ: "string", desc: "only this provider's ranges"}},
 			errors: []int{404, 422}},
+		{method: G, path: "/api/v1/stun/probe", scope: read, summary: "The last STUN probe: public address, NAT type, RFC 5780 mapping and filtering", handler: s.stunProbe, out: STUNProbeOut{}, status: 200, errors: []int{404, 503}},
 		{method: G, path: "/api/v1/esl/nodes", scope: read, summary: "FreeSWITCH event socket connections", handler: s.eslNodes, out: []esl.NodeStatus{}, status: 200},
 
 		{method: G, path: "/api/v1/tokens", scope: admin, summary: "List API tokens (never their text or digest)", handler: s.listTokens, out: tokenList{}, status: 200},

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fsplane/fsplane/stun"
 )
 
 // Config is every setting fsplane reads.
@@ -95,6 +97,15 @@ type Config struct {
 	LogLevel string
 	// LogFormat is text or json (FSPLANE_LOG_FORMAT), json for log shippers.
 	LogFormat string
+
+	// STUN is the STUN responder's addresses (FSPLANE_STUN_*, stun.go);
+	// off while STUN.Primary is zero.
+	STUN stun.Config
+	// STUNProbeServer is the STUN server (host:port) whose answers set the
+	// ext IPs of profiles with use_public_address, every
+	// STUNProbeInterval (FSPLANE_STUN_PROBE_SERVER, _INTERVAL).
+	STUNProbeServer   string
+	STUNProbeInterval time.Duration
 }
 
 // Default returns the settings with nothing configured.
@@ -111,6 +122,7 @@ func Default() Config {
 		TokenCacheTTL:      60 * time.Second,
 		LogLevel:           "info",
 		LogFormat:          "text",
+		STUN:               stun.Config{RateLimit: DefaultSTUNRateLimit},
 	}
 }
 
@@ -253,6 +265,9 @@ func (c *Config) Apply(name, value string) error {
 	case EnvLogFormat:
 		c.LogFormat = strings.ToLower(value)
 	default:
+		if ok, err := c.applySTUN(name, value); ok {
+			return err
+		}
 		return fmt.Errorf("unknown setting %s", name)
 	}
 	return nil
@@ -400,6 +415,9 @@ func (c *Config) Validate() error {
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("%s: %q is not text or json", EnvLogFormat, c.LogFormat))
+	}
+	if err := c.validateSTUN(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.PublicURL == "" && err == nil {
 		if host == "" || host == "0.0.0.0" || host == "::" {

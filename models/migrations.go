@@ -87,6 +87,12 @@ type profileV1 struct {
 
 func (profileV1) TableName() string { return "profiles" }
 
+type profileV6 struct {
+	UsePublicAddress bool `gorm:"column:use_public_address;not null;default:false"`
+}
+
+func (profileV6) TableName() string { return "profiles" }
+
 type providerRangeV1 struct {
 	ID                   uint  `gorm:"primaryKey"`
 	Version              int64 `gorm:"not null;default:1"`
@@ -198,6 +204,8 @@ const (
 	// MigrationFederation may be renumbered at merge (another branch adds
 	// 0005 too); the ID, not its position, is what gormigrate records.
 	MigrationFederation = "0005_federation"
+	// MigrationProfilePublicAddress adds profiles.use_public_address.
+	MigrationProfilePublicAddress = "0006_profile_use_public_address"
 )
 
 func migrations() []*gormigrate.Migration {
@@ -256,6 +264,15 @@ func migrations() []*gormigrate.Migration {
 			},
 			Rollback: func(tx *gorm.DB) error {
 				return tx.Migrator().DropTable("federation_settings")
+			},
+		},
+		{
+			ID: MigrationProfilePublicAddress,
+			Migrate: func(tx *gorm.DB) error {
+				return tx.Migrator().AddColumn(&profileV6{}, "UsePublicAddress")
+			},
+			Rollback: func(tx *gorm.DB) error {
+				return tx.Migrator().DropColumn(&profileV6{}, "UsePublicAddress")
 			},
 		},
 	}

@@ -116,6 +116,9 @@ type Profile struct {
 	Context    string `gorm:"size:64;not null"`
 	// Params are further sofia settings, name to value.
 	Params StringMap `gorm:"type:text;not null"`
+	// UsePublicAddress: fsplane keeps ExtSIPIP and ExtRTPIP at the public
+	// address its STUN probe finds (FSPLANE_STUN_PROBE_SERVER).
+	UsePublicAddress bool `gorm:"column:use_public_address;not null"`
 }
 
 // ProviderRange is a network a provider sends SIP from, and the ports and

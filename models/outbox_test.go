@@ -91,6 +91,7 @@ func TestESLCursorTableComesWithItsMigration(t *testing.T) {
 		if s.DB().Migrator().HasTable("esl_cursors") {
 			t.Fatal("esl_cursors exists before its migration")
 		}
+		// To this migration, not the newest: later ones must not break it.
 		if err := s.MigrateTo(ctx, models.MigrationESLOutbox); err != nil {
 			t.Fatal(err)
 		}

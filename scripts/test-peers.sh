@@ -14,6 +14,9 @@ PEERS=(
   "unshare:util-linux"
   "py3mod=cryptography:python3-cryptography"
   "chromium:chromium"
+  "turnserver:coturn"
+  "stun:stun-client"
+  "stund:stun-server"
 )
 
 have() {

@@ -62,6 +62,8 @@ func (a *app) serveCmd() *cobra.Command {
 //     is retried every second and reported as degraded on /readyz until
 //     the change log answers again; a follower that returns is restarted
 //     with backoff.
+//   - stun (only with FSPLANE_STUN_PRIMARY; stun.go): its sockets are
+//     bound before start-up completes; a failure is restarted with backoff.
 //
 // Shutdown (SIGTERM, SIGINT or ctx ending): the HTTP server stops
 // accepting and drains the requests in flight (at most shutdownDrain),
@@ -180,9 +182,15 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 		checks["leader"] = leaderCheck(el)
 	}
 
+	startSTUN, err := a.stunComponent(rg, reg, checks)
+	if err != nil {
+		return err
+	}
+	lastProbe, startProbe := a.publicAddressComponent(rg, s, checks)
+
 	apiHandler := api.New(api.Options{
 		Store: s, Logger: a.log.With("component", "api"), XMLCurl: xc, Checks: checks, Registerer: reg,
-		ESL: eslView, Verifier: verifier, Render: xc, Federation: fed,
+		ESL: eslView, Verifier: verifier, Render: xc, Federation: fed, STUNProbe: lastProbe,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -275,6 +283,8 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 		// The manager runs only while this replica leads.
 		rg.start(backCtx, eslC, func(ctx context.Context) error { return el.Run(ctx, m.Run) })
 	}
+	startSTUN()
+	startProbe()
 	if err := rg.wait(); err != nil {
 		return fmt.Errorf("stopped because a component failed: %w", err)
 	}
