@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fsplane/fsplane/api"
 	"github.com/fsplane/fsplane/models"
 )
 
@@ -390,18 +391,22 @@ func TestOtherPagesRender(t *testing.T) {
 	b.get("/ui/trunks")
 	b.post("/ui/trunks", url.Values{"preset": {"plusnet"}, "name": {"plusnet"}, "numbers": {"+493455667290"}}).want(t, http.StatusSeeOther)
 	for path, want := range map[string]string{
-		"/ui/extensions":    "extension(s)",
-		"/ui/registrations": "sofia status profile P reg",
-		"/ui/providers":     "92.197.176.0/24",
-		"/ui/firewall":      "ufw allow",
-		"/ui/nodes":         "No FreeSWITCH node is configured",
-		"/ui/audit":         "plusnet",
-		"/ui/federation":    "STUN",
+		"/ui/extensions":         "extension(s)",
+		"/ui/registrations":      "sofia status profile P reg",
+		"/ui/providers":          "92.197.176.0/24",
+		"/ui/firewall":           "ufw allow",
+		"/ui/nodes":              "No FreeSWITCH node is configured",
+		"/ui/audit":              "plusnet",
+		"/ui/federation":         "Federation is not configured on this fsplane.",
+		"/ui/federation?check=1": "The federation checklist is not configured on this fsplane.",
 	} {
 		p := b.get(path).want(t, http.StatusOK)
 		if !strings.Contains(p.Body, want) {
 			t.Errorf("%s lacks %q:\n%s", path, want, p.Body)
 		}
+	}
+	if p := b.get("/ui/federation").want(t, http.StatusOK); !strings.Contains(p.Body, "STUN probe (FSPLANE_STUN_PROBE_SERVER) is not configured") {
+		t.Errorf("the federation page does not say why there is no STUN result:\n%s", p.Body)
 	}
 	p := b.get("/ui/audit?kind="+models.KindToken).want(t, http.StatusOK)
 	if strings.Contains(p.Body, "<td>trunk</td>") {
@@ -482,5 +487,24 @@ func TestProviderRanges(t *testing.T) {
 	b.post(del, url.Values{"version": {strconv.FormatInt(added.Version, 10)}, "cidr": {added.CIDR}}).want(t, http.StatusSeeOther)
 	if after, _ := ev.store.ListRanges(context.Background(), "plusnet"); len(after) != len(ranges)-1 {
 		t.Fatalf("delete: %d ranges, want %d", len(after), len(ranges)-1)
+	}
+}
+
+// The last STUN probe shows on the federation and NAT page, escaped.
+func TestFederationPageShowsTheSTUNProbe(t *testing.T) {
+	probe := &api.STUNProbeOut{CheckedAt: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
+	probe.NATType, probe.PublicAddress, probe.Server = "port-restricted-cone", "203.0.113.7:40000", "stun.example.com:3478"
+	probe.Detail = "<script>x</script>"
+	ev := newEnv(t, envOptions{stunProbe: func() *api.STUNProbeOut { return probe }})
+	b := ev.browser()
+	b.login(ev.tokens["sip:read"])
+	p := b.get("/ui/federation").want(t, http.StatusOK)
+	for _, want := range []string{"port-restricted-cone", "203.0.113.7:40000", "&lt;script&gt;"} {
+		if !strings.Contains(p.Body, want) {
+			t.Errorf("the page lacks %q:\n%s", want, p.Body)
+		}
+	}
+	if strings.Contains(p.Body, "<script>x</script>") {
+		t.Error("the probe's detail is not escaped")
 	}
 }

@@ -80,6 +80,8 @@ type envOptions struct {
 	eslNode     string
 	tls         bool
 	gatewayPoll time.Duration
+	// stunProbe, when set, answers GET /api/v1/stun/probe.
+	stunProbe func() *api.STUNProbeOut
 }
 
 // newEnv serves the API and the console the way serve mounts them, on
@@ -102,7 +104,7 @@ func newEnv(t testing.TB, opts ...envOptions) *env {
 		ev.tokens[sc] = ev.mintToken(sc, []string{sc})
 	}
 	verifier := auth.NewVerifier(auth.VerifierOptions{Store: ev.store})
-	ao := api.Options{Store: ev.store, Resolver: fakeResolver{}, Verifier: verifier}
+	ao := api.Options{Store: ev.store, Resolver: fakeResolver{}, Verifier: verifier, STUNProbe: opt.stunProbe}
 	var view console.ESL
 	if opt.eslNode != "" {
 		m := ev.runESL(bus, opt.eslNode)

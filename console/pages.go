@@ -1,6 +1,7 @@
 package console
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -257,6 +258,74 @@ func (c *Console) auditPage(w http.ResponseWriter, r *request) {
 	c.page(w, r, http.StatusOK, "audit.html", "Audit log", "audit", d)
 }
 
+// federationData is the federation and NAT page: what the API has of
+// each, and why not where it has nothing.
+type federationData struct {
+	Settings   map[string]any // GET /api/v1/federation
+	Warnings   []string
+	SettingsIs string // "" when Settings is there, else why not
+	Checked    bool   // the checklist was asked for (?check=1)
+	Checks     []federationCheck
+	CheckIs    string
+	Probe      map[string]any // GET /api/v1/stun/probe
+	ProbeIs    string
+}
+
+type federationCheck struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`
+	Detail string `json:"detail"`
+	Fix    string `json:"fix"`
+}
+
+// federationPage shows the federation settings and warnings, the checklist
+// when asked for (it asks DNS and dials out, so not on every view), and
+// the last STUN probe. Each part says why it is missing instead of
+// failing the page.
 func (c *Console) federationPage(w http.ResponseWriter, r *request) {
-	c.page(w, r, http.StatusOK, "federation.html", "Federation and NAT", "federation", nil)
+	var d federationData
+	why := func(res *apiResp, err error, what string) string {
+		switch {
+		case err != nil:
+			return what + " could not be read."
+		case res.Code == http.StatusNotFound:
+			return what + " is not configured on this fsplane."
+		case res.Code == http.StatusForbidden:
+			return "Your token may not read " + what + "."
+		default:
+			return what + ": " + res.problem().Error
+		}
+	}
+	res, err := c.call(r, http.MethodGet, "/api/v1/federation", nil)
+	if err == nil && res.ok() && res.decode(&d.Settings) == nil {
+		if ws, ok := d.Settings["warnings"].([]any); ok {
+			for _, x := range ws {
+				d.Warnings = append(d.Warnings, fmt.Sprint(x))
+			}
+		}
+		delete(d.Settings, "warnings")
+	} else {
+		d.SettingsIs = why(res, err, "Federation")
+	}
+	if r.URL.Query().Get("check") == "1" {
+		d.Checked = true
+		var rep struct {
+			Checks []federationCheck `json:"checks"`
+		}
+		res, err := c.call(r, http.MethodGet, "/api/v1/federation/check", nil)
+		if err == nil && res.ok() && res.decode(&rep) == nil {
+			d.Checks = rep.Checks
+		} else {
+			d.CheckIs = why(res, err, "The federation checklist")
+		}
+	}
+	res, err = c.call(r, http.MethodGet, "/api/v1/stun/probe", nil)
+	if err == nil && res.ok() && res.decode(&d.Probe) == nil {
+		delete(d.Probe, "ipv6")
+	} else if err == nil && res.Code == http.StatusServiceUnavailable {
+		d.ProbeIs = "The first STUN probe has not finished yet."
+	} else {
+		d.ProbeIs = why(res, err, "The STUN probe (FSPLANE_STUN_PROBE_SERVER)")
+	}
+	c.page(w, r, http.StatusOK, "federation.html", "Federation and NAT", "federation", d)
 }
