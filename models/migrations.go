@@ -165,11 +165,32 @@ type eslCursorV3 struct {
 
 func (eslCursorV3) TableName() string { return "esl_cursors" }
 
+// v4: the registrar's location service (registrar package). Bindings are
+// written outside the audited write path: registration churn is not an
+// operator's change.
+
+type bindingV4 struct {
+	ID        uint      `gorm:"primaryKey"`
+	AOR       string    `gorm:"column:aor;size:320;not null;index:idx_binding_aor"`
+	Contact   string    `gorm:"size:1024;not null"`
+	QMilli    int       `gorm:"column:q_milli;not null;default:1000"`
+	Expires   time.Time `gorm:"not null;index:idx_binding_expires"`
+	CallID    string    `gorm:"column:call_id;size:255;not null"`
+	CSeq      int64     `gorm:"column:c_seq;not null"`
+	Received  string    `gorm:"size:64;not null"`
+	Transport string    `gorm:"size:8;not null"`
+	UserAgent string    `gorm:"size:255;not null"`
+	UpdatedAt time.Time `gorm:"not null"`
+}
+
+func (bindingV4) TableName() string { return "sip_bindings" }
+
 // Migration IDs, oldest first.
 const (
 	MigrationInitial   = "0001_initial"
 	MigrationChangeLog = "0002_change_log"
 	MigrationESLOutbox = "0003_esl_outbox"
+	MigrationBindings  = "0004_sip_bindings"
 )
 
 func migrations() []*gormigrate.Migration {
@@ -207,6 +228,15 @@ func migrations() []*gormigrate.Migration {
 			},
 			Rollback: func(tx *gorm.DB) error {
 				return tx.Migrator().DropTable("esl_cursors")
+			},
+		},
+		{
+			ID: MigrationBindings,
+			Migrate: func(tx *gorm.DB) error {
+				return tx.Migrator().CreateTable(&bindingV4{})
+			},
+			Rollback: func(tx *gorm.DB) error {
+				return tx.Migrator().DropTable("sip_bindings")
 			},
 		},
 	}

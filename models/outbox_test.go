@@ -91,7 +91,7 @@ func TestESLCursorTableComesWithItsMigration(t *testing.T) {
 		if s.DB().Migrator().HasTable("esl_cursors") {
 			t.Fatal("esl_cursors exists before its migration")
 		}
-		if err := s.Migrate(ctx); err != nil {
+		if err := s.MigrateTo(ctx, models.MigrationESLOutbox); err != nil {
 			t.Fatal(err)
 		}
 		if v, _ := s.SchemaVersion(ctx); v != models.MigrationESLOutbox {

@@ -1,0 +1,40 @@
+// Package registrar is fsplane's own SIP registrar, location service and
+// proxy (RFC 3261 §10.3, §16) for native SIP endpoints that register with
+// fsplane when FreeSWITCH is down or should not be depended on. It runs on
+// github.com/emiago/sipgo over UDP and TCP (and TLS when a certificate is
+// configured) and serves the domains of the extensions in the database.
+//
+// Contract:
+//   - Digest authentication (MD5 and SHA-256 per RFC 8760, qop=auth) against
+//     the extensions' passwords, held in memory as HA1 hashes per realm and
+//     algorithm and refreshed from the change feed (OnChange): no database
+//     round trip per REGISTER. The realm is the AOR's domain.
+//   - Nonces are stateless: a timestamp HMAC-signed with a key every
+//     replica derives from the shared Fernet key, so any replica accepts
+//     them; an expired one is challenged again with stale=true. A replayed
+//     response within the nonce lifetime is not detected (no nonce state).
+//   - An unknown user is answered exactly like a known one: the same 401
+//     challenge without credentials, 403 for credentials that do not
+//     match (no user enumeration). Third-party registration (From ≠ To, or
+//     credentials of another user) is 403. No credential is ever logged.
+//   - Expiry policy: DefaultExpires when the client states none, requests
+//     longer than MaxExpires are shortened, shorter than MinExpires (and
+//     not 0) refused with 423 and Min-Expires.
+//   - Bindings: several contacts per AOR with q; Expires 0 removes one;
+//     "Contact: *" with Expires 0 (and nothing else) removes all, 400
+//     otherwise; Call-ID/CSeq ordering of §10.3 step 7 (an out-of-order
+//     request is 500); the 200 lists every current binding with its
+//     remaining expires and a Date header. Beyond MaxContacts per AOR or
+//     MaxBindings in all: 503 with Retry-After.
+//   - The in-memory index is authoritative for reads; bindings are written
+//     to the database (models.Binding, outside the audited path: no change
+//     event or audit row per REGISTER) in batches every FlushInterval and
+//     on shutdown, read back at start (they survive a restart) and swept
+//     when expired. A crash loses at most the last FlushInterval of churn.
+//   - The source address and transport of a REGISTER are stored with the
+//     binding (rport, RFC 3581) and used to reach the contact: requests
+//     proxied to it go to that address, over the same TCP/TLS connection
+//     when it is still open.
+//   - Malformed input is answered 400 or dropped, never a crash (RFC 4475,
+//     fuzzed).
+package registrar
