@@ -85,6 +85,9 @@ type envOptions struct {
 	esl api.ESL
 	// renderOn, when set, builds the render_error source on the env's store.
 	renderOn func(*models.Store) api.Renderer
+	// registrarOn, when set, builds the registrations source on the env's
+	// store.
+	registrarOn func(*models.Store) api.Registrations
 }
 
 func newEnv(t testing.TB, backend string, opts ...envOptions) *env {
@@ -117,6 +120,9 @@ func newEnv(t testing.TB, backend string, opts ...envOptions) *env {
 	}
 	if opt.renderOn != nil {
 		o.Render = opt.renderOn(ev.store)
+	}
+	if opt.registrarOn != nil {
+		o.Registrations = opt.registrarOn(ev.store)
 	}
 	ev.e = api.New(o)
 	ev.loadDoc()

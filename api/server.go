@@ -93,6 +93,9 @@ type Options struct {
 	// nil: one over Store without a cache (every request asks the
 	// database).
 	Verifier *auth.Verifier
+	// Registrations is fsplane's own SIP registrar; nil: it does not run
+	// (GET lists nothing, enabled false).
+	Registrations Registrations
 	// TrustProxyHeaders takes the client address for the audit log from
 	// X-Forwarded-For (only behind a proxy that sets it); by default it is
 	// the TCP peer.
@@ -117,6 +120,7 @@ type server struct {
 	metrics        *metrics
 	checks         map[string]Check
 	routes         []route
+	registrations  Registrations
 	doc            []byte // the OpenAPI document, built once in New
 }
 
@@ -157,6 +161,7 @@ func New(opt Options) *echo.Echo {
 	s := &server{
 		store: opt.Store, verifier: opt.Verifier, log: opt.Logger, esl: opt.ESL, render: opt.Render, resolver: opt.Resolver,
 		resolveTimeout: opt.ResolveTimeout, metrics: newMetrics(opt.Registerer), checks: opt.Checks,
+		registrations: opt.Registrations,
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -248,6 +253,10 @@ func (s *server) table() []route {
 
 		{method: G, path: "/api/v1/firewall/rules", scope: fw, summary: "Firewall rules for the provider ranges and profiles", handler: s.firewallRules, status: 200, raw: true,
 			query:  []param{{name: "format", typ: "string", desc: "output format (default json)", enum: []string{"ufw", "nft", "acl", "json"}}, {name: "provider", typ: "string", desc: "only this provider's ranges"}},
+			errors: []int{404, 422}},
+		{method: G, path: "/api/v1/sip/registrations", scope: read, summary: "Bindings of fsplane's own SIP registrar (AOR, contact, received, transport, user agent, expires)", handler: s.listRegistrations, out: registrationList{}, status: 200},
+		{method: D, path: "/api/v1/sip/registrations", scope: write, summary: "Unregister one binding, named by aor and contact as listed", handler: s.deleteRegistration, status: 204,
+			query:  []param{{name: "aor", typ: "string", desc: "address of record, user@domain"}, {name: "contact", typ: "string", desc: "contact URI"}},
 			errors: []int{404, 422}},
 		{method: G, path: "/api/v1/esl/nodes", scope: read, summary: "FreeSWITCH event socket connections", handler: s.eslNodes, out: []esl.NodeStatus{}, status: 200},
 

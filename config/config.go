@@ -79,6 +79,9 @@ type Config struct {
 
 	// LogLevel is debug, info, warn or error (FSPLANE_LOG_LEVEL).
 	LogLevel string
+
+	// Registrar is fsplane's own SIP registrar (registrar.go).
+	Registrar Registrar
 }
 
 // Default returns the settings with nothing configured.
@@ -93,6 +96,7 @@ func Default() Config {
 		XMLCurlCacheable: 60 * time.Second,
 		TokenCacheTTL:    60 * time.Second,
 		LogLevel:         "info",
+		Registrar:        defaultRegistrar(),
 	}
 }
 
@@ -205,6 +209,9 @@ func (c *Config) Apply(name, value string) error {
 	case EnvLogLevel:
 		c.LogLevel = strings.ToLower(value)
 	default:
+		if ok, err := c.applyRegistrar(name, value); ok {
+			return err
+		}
 		return fmt.Errorf("unknown setting %s", name)
 	}
 	return nil
@@ -335,6 +342,7 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: %q is not an IPv%s address", ip.name, ip.v, map[bool]string{false: "4", true: "6"}[ip.v6]))
 		}
 	}
+	errs = append(errs, c.validateRegistrar()...)
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:

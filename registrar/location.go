@@ -194,11 +194,13 @@ func (l *location) markDirty(aors map[string][]models.Binding) {
 	}
 }
 
-// restore loads stored bindings (at start); rows whose contact no longer
-// parses are dropped.
+// restore replaces the index with the stored bindings (at start); rows
+// whose contact no longer parses are dropped.
 func (l *location) restore(rows []models.Binding) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	clear(l.aors)
+	l.total = 0
 	for _, r := range rows {
 		var u sip.Uri
 		if err := sip.ParseUri(r.Contact, &u); err != nil {

@@ -69,11 +69,12 @@ type Registrar struct {
 
 	reload chan struct{}
 
-	mu    sync.Mutex
-	addrs []string // bound addresses, "udp 127.0.0.1:5070", …
-	ready chan struct{}
-	ua    *sipgo.UserAgent
-	cli   *sipgo.Client
+	mu        sync.Mutex
+	addrs     []string // bound addresses, "udp 127.0.0.1:5070", …
+	ready     chan struct{}
+	readyOnce sync.Once
+	ua        *sipgo.UserAgent
+	cli       *sipgo.Client
 }
 
 // DeriveNonceKey derives the nonce key from a shared secret (the first
@@ -207,6 +208,14 @@ func (r *Registrar) Run(ctx context.Context) error {
 	if err := r.Reload(ctx); err != nil {
 		return err
 	}
+	// After a failure: what the last run could not write goes first, so
+	// reading back the table loses nothing.
+	if sets := r.loc.takeDirty(); sets != nil {
+		if err := r.store.ReplaceBindings(ctx, sets); err != nil {
+			r.loc.markDirty(sets)
+			return err
+		}
+	}
 	rows, err := r.store.Bindings(ctx, r.now())
 	if err != nil {
 		return err
@@ -254,7 +263,7 @@ func (r *Registrar) Run(ctx context.Context) error {
 	r.mu.Lock()
 	r.addrs = addrs
 	r.mu.Unlock()
-	close(r.ready)
+	r.readyOnce.Do(func() { close(r.ready) }) // Run may be started again after a failure
 	r.log.Info("registrar listening", "addrs", addrs)
 
 	ctx, cancel := context.WithCancel(ctx)

@@ -150,9 +150,20 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 		checks["freeswitch"] = func(context.Context) api.CheckResult { return eslReadiness(m.Nodes()) }
 	}
 
+	sipReg, regC, err := a.registrar(s, kr, reg, rg)
+	if err != nil {
+		return err
+	}
+	var regView api.Registrations
+	if sipReg != nil {
+		bus.Subscribe(sipReg.OnChange)
+		regView = sipReg
+		checks[regC.name] = regC.check
+	}
+
 	apiHandler := api.New(api.Options{
 		Store: s, Logger: a.log.With("component", "api"), XMLCurl: xc, Checks: checks, Registerer: reg,
-		ESL: eslView, Verifier: verifier, Render: xc,
+		ESL: eslView, Verifier: verifier, Render: xc, Registrations: regView,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -212,6 +223,9 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 	}
 	if m != nil {
 		rg.start(backCtx, eslC, m.Run)
+	}
+	if sipReg != nil {
+		rg.start(rg.Context(), regC, sipReg.Run)
 	}
 	if err := rg.wait(); err != nil {
 		return fmt.Errorf("stopped because a component failed: %w", err)
