@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
+	"strings"
 )
 
 // Registrar holds the settings of fsplane's own SIP registrar (package
@@ -24,6 +26,11 @@ type Registrar struct {
 	// TLSListen (FSPLANE_REGISTRAR_TLS_CERT, …_TLS_KEY, …_TLS_LISTEN;
 	// default Listen's host, port + 1).
 	TLSCert, TLSKey, TLSListen string
+	// DigestAlgorithms are offered in this order
+	// (FSPLANE_REGISTRAR_DIGEST_ALGORITHMS, default SHA-256,MD5): clients
+	// use the topmost they support; sipp and some old phones read only
+	// the first, so MD5,SHA-256 serves them.
+	DigestAlgorithms []string
 }
 
 // Registrar setting names.
@@ -37,6 +44,7 @@ const (
 	EnvRegistrarTLSCert        = "FSPLANE_REGISTRAR_TLS_CERT"
 	EnvRegistrarTLSKey         = "FSPLANE_REGISTRAR_TLS_KEY"
 	EnvRegistrarTLSListen      = "FSPLANE_REGISTRAR_TLS_LISTEN"
+	EnvRegistrarDigest         = "FSPLANE_REGISTRAR_DIGEST_ALGORITHMS"
 )
 
 // DefaultRegistrarPort is the registrar's port when FSPLANE_REGISTRAR_LISTEN
@@ -45,12 +53,14 @@ const DefaultRegistrarPort = "5070"
 
 // defaultRegistrar is the seed's policy (3600 s, 60 s, 7200 s).
 func defaultRegistrar() Registrar {
-	return Registrar{DefaultExpires: 3600, MinExpires: 60, MaxExpires: 7200, MaxContacts: 10, MaxBindings: 100000}
+	return Registrar{DefaultExpires: 3600, MinExpires: 60, MaxExpires: 7200, MaxContacts: 10, MaxBindings: 100000,
+		DigestAlgorithms: []string{"SHA-256", "MD5"}}
 }
 
 var registrarSettings = []string{
 	EnvRegistrarListen, EnvRegistrarDefaultExpires, EnvRegistrarMinExpires, EnvRegistrarMaxExpires,
 	EnvRegistrarMaxContacts, EnvRegistrarMaxBindings, EnvRegistrarTLSCert, EnvRegistrarTLSKey, EnvRegistrarTLSListen,
+	EnvRegistrarDigest,
 }
 
 // Kept apart from the main list so the registrar's settings are one block.
@@ -97,6 +107,17 @@ func (c *Config) applyRegistrar(name, value string) (ok bool, err error) {
 		r.TLSKey = value
 	case EnvRegistrarTLSListen:
 		r.TLSListen = value
+	case EnvRegistrarDigest:
+		algs := splitList(strings.ToUpper(value))
+		if len(algs) == 0 {
+			return true, fmt.Errorf("%s: name SHA-256 and/or MD5", name)
+		}
+		for i, a := range algs {
+			if a != "SHA-256" && a != "MD5" || slices.Contains(algs[:i], a) {
+				return true, fmt.Errorf("%s: %q: want SHA-256 and/or MD5, each once", name, value)
+			}
+		}
+		r.DigestAlgorithms = algs
 	default:
 		return false, nil
 	}

@@ -13,6 +13,7 @@ func TestRegistrarSettings(t *testing.T) {
 	env := map[string]string{
 		EnvRegistrarListen: "127.0.0.1", EnvRegistrarDefaultExpires: "1800", EnvRegistrarMinExpires: "30",
 		EnvRegistrarMaxExpires: "3600", EnvRegistrarMaxContacts: "3", EnvRegistrarMaxBindings: "50",
+		EnvRegistrarDigest: "md5, sha-256",
 	}
 	if err := c.LoadEnv(func(k string) string { return env[k] }); err != nil {
 		t.Fatal(err)
@@ -21,7 +22,8 @@ func TestRegistrarSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := c.Registrar
-	if r.Listen != "127.0.0.1:5070" || r.DefaultExpires != 1800 || r.MinExpires != 30 || r.MaxExpires != 3600 || r.MaxContacts != 3 || r.MaxBindings != 50 {
+	if r.Listen != "127.0.0.1:5070" || r.DefaultExpires != 1800 || r.MinExpires != 30 || r.MaxExpires != 3600 || r.MaxContacts != 3 || r.MaxBindings != 50 ||
+		strings.Join(r.DigestAlgorithms, ",") != "MD5,SHA-256" {
 		t.Fatalf("loaded %+v", r)
 	}
 	c = Default()
@@ -44,6 +46,8 @@ func TestRegistrarBad(t *testing.T) {
 		{map[string]string{EnvRegistrarMaxExpires: "100"}, "must lie between"},
 		{map[string]string{EnvRegistrarTLSCert: "/tmp/c.pem"}, "go together"},
 		{map[string]string{EnvRegistrarListen: "127.0.0.1:70000"}, "not host:port"},
+		{map[string]string{EnvRegistrarDigest: "SHA-512"}, "SHA-256 and/or MD5"},
+		{map[string]string{EnvRegistrarDigest: "md5,MD5"}, "each once"},
 	} {
 		c := Default()
 		err := c.LoadEnv(func(k string) string { return tc.env[k] })

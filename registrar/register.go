@@ -16,9 +16,9 @@ import (
 	"github.com/fsplane/fsplane/names"
 )
 
-// algorithms are offered in this order (RFC 8760 §2.4: most preferred
-// first).
-var algorithms = []string{"SHA-256", "MD5"}
+// DefaultAlgorithms are the digest algorithms offered, in this order (RFC
+// 8760 §2.4: most preferred first; a client uses the topmost it supports).
+var DefaultAlgorithms = []string{"SHA-256", "MD5"}
 
 func (r *Registrar) routes(srv *sipgo.Server) {
 	srv.OnRegister(r.serve(r.register))
@@ -154,7 +154,7 @@ func (r *Registrar) authenticate(req *sip.Request, domain string, now time.Time)
 	if alg == "" {
 		alg = "MD5"
 	}
-	if !slices.Contains(algorithms, alg) {
+	if !slices.Contains(r.opt.Algorithms, alg) {
 		return "", r.challenge(req, domain, now, false)
 	}
 	switch r.checkNonce(creds.Nonce, domain, now) {
@@ -184,7 +184,7 @@ func (r *Registrar) authenticate(req *sip.Request, domain string, now time.Time)
 func (r *Registrar) challenge(req *sip.Request, domain string, now time.Time, stale bool) *sip.Response {
 	res := r.reply(req, 401, "Unauthorized")
 	nonce := r.newNonce(domain, now)
-	for _, alg := range algorithms {
+	for _, alg := range r.opt.Algorithms {
 		ch := digest.Challenge{Realm: domain, Nonce: nonce, Algorithm: alg, QOP: []string{"auth"}, Stale: stale}
 		res.AppendHeader(sip.NewHeader("WWW-Authenticate", ch.String()))
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -46,6 +47,11 @@ type Options struct {
 	// NonceKey signs the nonces; replicas that share it accept each
 	// other's nonces. Required (serve derives it from the Fernet key).
 	NonceKey []byte
+	// Algorithms are the digest algorithms offered and accepted, most
+	// preferred first: "SHA-256" and/or "MD5" (default DefaultAlgorithms).
+	// Some MD5-only clients (sipp) answer only the first challenge and
+	// give up on SHA-256: put MD5 first for them.
+	Algorithms []string
 	// NonceTTL is how long a nonce is accepted (default 5 min).
 	NonceTTL time.Duration
 
@@ -127,6 +133,14 @@ func New(opt Options) (*Registrar, error) {
 	if opt.MinExpires < 0 || opt.MinExpires > opt.MaxExpires || opt.DefaultExpires < opt.MinExpires || opt.DefaultExpires > opt.MaxExpires {
 		return nil, fmt.Errorf("%w: expiry policy needs 0 <= min (%d) <= default (%d) <= max (%d)", ErrConfig,
 			opt.MinExpires, opt.DefaultExpires, opt.MaxExpires)
+	}
+	if len(opt.Algorithms) == 0 {
+		opt.Algorithms = DefaultAlgorithms
+	}
+	for i, a := range opt.Algorithms {
+		if a != "MD5" && a != "SHA-256" || slices.Contains(opt.Algorithms[:i], a) {
+			return nil, fmt.Errorf("%w: digest algorithms %q: want MD5 and/or SHA-256, each once", ErrConfig, opt.Algorithms)
+		}
 	}
 	if opt.MaxContacts < 1 || opt.MaxBindings < 1 {
 		return nil, fmt.Errorf("%w: max contacts and max bindings must be positive", ErrConfig)
@@ -240,15 +254,9 @@ func (r *Registrar) Run(ctx context.Context) error {
 	r.mu.Unlock()
 	r.routes(srv)
 
-	udp, err := net.ListenPacket("udp", r.opt.Listen)
+	udp, tcp, err := listenPair(r.opt.Listen)
 	if err != nil {
-		return fmt.Errorf("registrar: listen udp %s: %w", r.opt.Listen, err)
-	}
-	// TCP on the same port as UDP (a port 0 in tests: the one UDP got).
-	tcp, err := net.Listen("tcp", udp.LocalAddr().String())
-	if err != nil {
-		udp.Close()
-		return fmt.Errorf("registrar: listen tcp %s: %w", udp.LocalAddr(), err)
+		return err
 	}
 	addrs := []string{"udp " + udp.LocalAddr().String(), "tcp " + tcp.Addr().String()}
 	var tlsLn net.Listener
@@ -303,6 +311,26 @@ func (r *Registrar) Run(ctx context.Context) error {
 	}
 	<-flushed
 	return first
+}
+
+// listenPair opens UDP and TCP on one address. With port 0 (tests) the
+// port UDP got may be taken for TCP: another one is tried.
+func listenPair(addr string) (net.PacketConn, net.Listener, error) {
+	_, port, _ := net.SplitHostPort(addr)
+	for attempt := 0; ; attempt++ {
+		udp, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("registrar: listen udp %s: %w", addr, err)
+		}
+		tcp, err := net.Listen("tcp", udp.LocalAddr().String())
+		if err == nil {
+			return udp, tcp, nil
+		}
+		udp.Close()
+		if port != "0" || attempt == 20 {
+			return nil, nil, fmt.Errorf("registrar: listen tcp %s: %w", udp.LocalAddr(), err)
+		}
+	}
 }
 
 func (r *Registrar) reloadLoop(ctx context.Context) {

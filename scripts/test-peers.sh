@@ -13,6 +13,7 @@ PEERS=(
   "curl:curl"
   "unshare:util-linux"
   "py3mod=cryptography:python3-cryptography"
+  "sipp:sip-tester"
 )
 
 have() {

@@ -32,7 +32,7 @@ func (a *app) registrar(s *models.Store, kr *secrets.Keyring, reg prometheus.Reg
 		Store: s, Logger: a.log.With("component", "registrar"), Registerer: reg,
 		Listen: rc.Listen, TLSListen: rc.TLSListen, TLSConfig: tlsConf,
 		DefaultExpires: rc.DefaultExpires, MinExpires: rc.MinExpires, MaxExpires: rc.MaxExpires,
-		MaxContacts: rc.MaxContacts, MaxBindings: rc.MaxBindings,
+		MaxContacts: rc.MaxContacts, MaxBindings: rc.MaxBindings, Algorithms: rc.DigestAlgorithms,
 		// Every replica shares the Fernet keys, so each accepts the
 		// others' nonces.
 		NonceKey: registrar.DeriveNonceKey(kr.Encoded()[0]),
