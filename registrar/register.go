@@ -21,26 +21,46 @@ import (
 var DefaultAlgorithms = []string{"SHA-256", "MD5"}
 
 func (r *Registrar) routes(srv *sipgo.Server) {
-	srv.OnRegister(r.serve(r.register))
-	srv.OnOptions(r.serve(r.options))
-	srv.OnNoRoute(r.serve(r.proxy))
-	// ACKs to our non-2xx finals are absorbed by the transaction layer; a
-	// stray one gets no answer.
-	srv.OnAck(func(*sip.Request, sip.ServerTransaction) {})
+	h := r.serve
+	srv.OnRegister(h)
+	srv.OnOptions(h)
+	srv.OnAck(h)
+	srv.OnNoRoute(h)
 }
 
-// serve adapts an answer function to sipgo: nil means no response (the
-// request was handled otherwise, or is dropped).
-func (r *Registrar) serve(answer func(req *sip.Request, tx sip.ServerTransaction) *sip.Response) sipgo.RequestHandler {
-	return func(req *sip.Request, tx sip.ServerTransaction) {
-		res := r.safeAnswer(answer, req, tx)
-		if res == nil {
-			return
-		}
-		r.m.responses.WithLabelValues(methodLabel(req.Method), strconv.Itoa(res.StatusCode)).Inc()
-		if err := tx.Respond(res); err != nil {
-			r.log.Debug("registrar: response not sent", "method", string(req.Method), "code", res.StatusCode, "err", err)
-		}
+// answer is the registrar's whole request path: the checks every request
+// passes, then the method's handler. nil means no response (an ACK, or a
+// request handled otherwise).
+func (r *Registrar) answer(req *sip.Request, tx sip.ServerTransaction) *sip.Response {
+	if req.Method == sip.ACK {
+		// ACKs to our non-2xx finals are absorbed by the transaction
+		// layer; a stray one gets no answer.
+		return nil
+	}
+	if !routable(req) {
+		return nil // nowhere to send an answer (§8.1.3.3, §18.2.2)
+	}
+	if code, reason := precheck(req); code != 0 {
+		return r.reply(req, code, reason)
+	}
+	switch req.Method {
+	case sip.REGISTER:
+		return r.register(req, tx)
+	case sip.OPTIONS:
+		return r.options(req, tx)
+	}
+	return r.proxy(req, tx)
+}
+
+// serve adapts answer to sipgo.
+func (r *Registrar) serve(req *sip.Request, tx sip.ServerTransaction) {
+	res := r.safeAnswer(r.answer, req, tx)
+	if res == nil {
+		return
+	}
+	r.m.responses.WithLabelValues(methodLabel(req.Method), strconv.Itoa(res.StatusCode)).Inc()
+	if err := tx.Respond(res); err != nil {
+		r.log.Debug("registrar: response not sent", "method", string(req.Method), "code", res.StatusCode, "err", err)
 	}
 }
 
@@ -68,36 +88,76 @@ func methodLabel(m sip.RequestMethod) string {
 
 func (r *Registrar) reply(req *sip.Request, code int, reason string) *sip.Response {
 	res := sip.NewResponseFromRequest(req, code, reason, nil)
+	res.SipVersion = "SIP/2.0" // whatever the request said (a 505 too)
 	res.AppendHeader(sip.NewHeader("Server", r.opt.UserAgent))
 	return res
 }
 
-// checkMandatory is §8.2 for what the registrar reads: the headers it needs,
-// present once and consistent.
-func checkMandatory(req *sip.Request) (code int, reason string) {
+// routable reports whether the top Via names where an answer goes.
+func routable(req *sip.Request) bool {
+	v := req.Via()
+	return v != nil && v.ProtocolName == "SIP" && v.ProtocolVersion != "" && v.Transport != "" && v.Host != "" &&
+		v.Port >= 0 && v.Port <= 65535
+}
+
+// wellFormed reports whether a From or To URI is one the answer can
+// carry back intact.
+func wellFormed(u *sip.Uri) bool {
+	if u.Scheme != "sip" && u.Scheme != "sips" {
+		return u.Scheme != "" // another scheme: opaque, judged elsewhere
+	}
+	return u.Host != "" && u.Port >= 0 && u.Port <= 65535
+}
+
+// precheck is §8.2 for every request: the mandatory headers present once
+// and consistent, the version, the Request-URI's scheme.
+func precheck(req *sip.Request) (code int, reason string) {
 	if req.To() == nil || req.From() == nil || req.CallID() == nil || req.CSeq() == nil || req.Via() == nil {
 		return 400, "Missing Mandatory Header"
-	}
-	if req.CSeq().MethodName != req.Method {
-		return 400, "CSeq Method Mismatch"
-	}
-	for _, name := range []string{"To", "From", "Call-ID", "CSeq", "Max-Forwards"} {
-		if len(req.GetHeaders(name)) > 1 {
-			return 400, "Duplicate " + name + " Header"
-		}
 	}
 	if req.SipVersion != "SIP/2.0" {
 		return 505, "Version Not Supported"
 	}
+	if !wellFormed(&req.From().Address) || !wellFormed(&req.To().Address) {
+		return 400, "Malformed From Or To"
+	}
+	for _, name := range []string{"To", "From", "Call-ID", "CSeq", "Max-Forwards", "Content-Length"} {
+		if len(req.GetHeaders(name)) > 1 {
+			return 400, "Duplicate " + name + " Header"
+		}
+	}
+	// sipgo upper-cases the request line's method, not CSeq's.
+	if !strings.EqualFold(string(req.CSeq().MethodName), string(req.Method)) {
+		return 400, "CSeq Method Mismatch"
+	}
+	if s := req.Recipient.Scheme; s != "sip" && s != "sips" {
+		return 416, "Unsupported URI Scheme"
+	}
+	if req.Recipient.Headers != nil && req.Recipient.Headers.Length() > 0 {
+		// RFC 4475 escruri: headers belong in a URI to be dialled, never
+		// in a Request-URI.
+		return 400, "Headers In Request-URI"
+	}
 	return 0, ""
+}
+
+// unsupported is the 420 for extensions named in the given headers
+// (Require for the registrar itself, Proxy-Require when proxying).
+func (r *Registrar) unsupported(req *sip.Request, header string) *sip.Response {
+	hs := req.GetHeaders(header)
+	if len(hs) == 0 {
+		return nil
+	}
+	res := r.reply(req, 420, "Bad Extension")
+	for _, x := range hs {
+		res.AppendHeader(sip.NewHeader("Unsupported", x.Value()))
+	}
+	return res
 }
 
 // register is RFC 3261 §10.3.
 func (r *Registrar) register(req *sip.Request, _ sip.ServerTransaction) *sip.Response {
 	now := r.now()
-	if code, reason := checkMandatory(req); code != 0 {
-		return r.reply(req, code, reason)
-	}
 	to, from := req.To(), req.From()
 	if to.Address.Wildcard || to.Address.Scheme != "sip" && to.Address.Scheme != "sips" {
 		return r.reply(req, 416, "Unsupported URI Scheme")
@@ -108,11 +168,7 @@ func (r *Registrar) register(req *sip.Request, _ sip.ServerTransaction) *sip.Res
 		return r.reply(req, 404, "Domain Not Served")
 	}
 	// Step 2: no extension is supported.
-	if h := req.GetHeaders("Require"); len(h) > 0 {
-		res := r.reply(req, 420, "Bad Extension")
-		for _, x := range h {
-			res.AppendHeader(sip.NewHeader("Unsupported", x.Value()))
-		}
+	if res := r.unsupported(req, "Require"); res != nil {
 		return res
 	}
 	// Step 3: authenticate.
@@ -138,6 +194,9 @@ func (r *Registrar) register(req *sip.Request, _ sip.ServerTransaction) *sip.Res
 func (r *Registrar) authenticate(req *sip.Request, domain string, now time.Time) (string, *sip.Response) {
 	var creds *digest.Credentials
 	for _, h := range req.GetHeaders("Authorization") {
+		if !digest.IsDigest(h.Value()) {
+			continue // another scheme (RFC 4475 regaut01): challenge as if absent
+		}
 		c, err := digest.ParseCredentials(h.Value())
 		if err != nil {
 			return "", r.reply(req, 400, "Malformed Authorization Header")
@@ -372,24 +431,21 @@ func (r *Registrar) bind(req *sip.Request, aor string, now time.Time) *sip.Respo
 	return res
 }
 
+// allow lists the methods the registrar answers itself (the proxy forwards
+// any method to an AOR).
+const allow = "REGISTER, OPTIONS, ACK"
+
 // options answers an OPTIONS: to the registrar itself (no user part, or a
 // served domain's host without user) 200; to an AOR it is proxied.
 func (r *Registrar) options(req *sip.Request, tx sip.ServerTransaction) *sip.Response {
 	if req.Recipient.User != "" {
 		return r.proxy(req, tx)
 	}
-	if code, reason := checkMandatory(req); code != 0 {
-		return r.reply(req, code, reason)
-	}
-	if h := req.GetHeaders("Require"); len(h) > 0 {
-		res := r.reply(req, 420, "Bad Extension")
-		for _, x := range h {
-			res.AppendHeader(sip.NewHeader("Unsupported", x.Value()))
-		}
+	if res := r.unsupported(req, "Require"); res != nil {
 		return res
 	}
 	res := r.reply(req, 200, "OK")
-	res.AppendHeader(sip.NewHeader("Allow", "REGISTER, OPTIONS, INVITE, ACK, CANCEL, BYE, MESSAGE"))
+	res.AppendHeader(sip.NewHeader("Allow", allow))
 	res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))
 	return res
 }

@@ -236,16 +236,16 @@ func (r *Registrar) Run(ctx context.Context) error {
 	}
 	r.loc.restore(rows)
 
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent(r.opt.UserAgent))
+	ua, err := r.newUA()
 	if err != nil {
 		return fmt.Errorf("registrar: %w", err)
 	}
 	defer ua.Close()
-	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(r.log))
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(slog.New(&redactHandler{h: r.log.Handler()})))
 	if err != nil {
 		return fmt.Errorf("registrar: %w", err)
 	}
-	cli, err := sipgo.NewClient(ua, sipgo.WithClientLogger(r.log))
+	cli, err := sipgo.NewClient(ua, sipgo.WithClientLogger(slog.New(&redactHandler{h: r.log.Handler()})))
 	if err != nil {
 		return fmt.Errorf("registrar: %w", err)
 	}
