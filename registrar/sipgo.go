@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"strings"
 
 	"github.com/emiago/sipgo"
@@ -25,7 +26,8 @@ func (r *Registrar) newUA() (*sipgo.UserAgent, error) {
 
 // newParser is sipgo's parser with fsplane's stricter Contact rule.
 func newParser() *sip.Parser {
-	parsers := sip.DefaultHeadersParser()
+	// DefaultHeadersParser is sipgo's shared map: change a copy.
+	parsers := maps.Clone(sip.DefaultHeadersParser())
 	for _, name := range []string{"contact", "m"} {
 		parsers[name] = strictContact(parsers[name])
 	}
