@@ -34,7 +34,9 @@ func (r *Registrar) routes(srv *sipgo.Server) {
 func (r *Registrar) answer(req *sip.Request, tx sip.ServerTransaction) *sip.Response {
 	if req.Method == sip.ACK {
 		// ACKs to our non-2xx finals are absorbed by the transaction
-		// layer; a stray one gets no answer.
+		// layer; the ACK of a 2xx in a dialog this proxy record-routed is
+		// forwarded; anything else is dropped. An ACK is never answered.
+		r.forwardAck(req)
 		return nil
 	}
 	if !routable(req) {

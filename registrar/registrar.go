@@ -245,13 +245,6 @@ func (r *Registrar) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("registrar: %w", err)
 	}
-	cli, err := sipgo.NewClient(ua, sipgo.WithClientLogger(slog.New(&redactHandler{h: r.log.Handler()})))
-	if err != nil {
-		return fmt.Errorf("registrar: %w", err)
-	}
-	r.mu.Lock()
-	r.ua, r.cli = ua, cli
-	r.mu.Unlock()
 	r.routes(srv)
 
 	udp, tcp, err := listenPair(r.opt.Listen)
@@ -268,8 +261,19 @@ func (r *Registrar) Run(ctx context.Context) error {
 		}
 		addrs = append(addrs, "tls "+tlsLn.Addr().String())
 	}
+	// The proxy's client: its Via and Record-Route name the UDP address.
+	uh, up, _ := net.SplitHostPort(udp.LocalAddr().String())
+	upn, _ := strconv.Atoi(up)
+	cli, err := sipgo.NewClient(ua, sipgo.WithClientLogger(slog.New(&redactHandler{h: r.log.Handler()})),
+		sipgo.WithClientHostname(uh), sipgo.WithClientPort(upn))
+	if err != nil {
+		udp.Close()
+		tcp.Close()
+		return fmt.Errorf("registrar: %w", err)
+	}
 	r.mu.Lock()
 	r.addrs = addrs
+	r.ua, r.cli = ua, cli
 	r.mu.Unlock()
 	r.readyOnce.Do(func() { close(r.ready) }) // Run may be started again after a failure
 	r.log.Info("registrar listening", "addrs", addrs)

@@ -298,3 +298,40 @@ func (c *Client) Register(reg Reg, password, algorithm string) *sip.Response {
 	reg.Authorization = Answer(c.t, Challenge(c.t, res, algorithm), reg.User, reg.Domain, password)
 	return c.Do(reg)
 }
+
+// Respond answers a request received with ReadRequest with code.
+func (c *Client) Respond(req *sip.Request, code int, reason string) {
+	c.t.Helper()
+	res := sip.NewResponseFromRequest(req, code, reason, nil)
+	c.SendRaw([]byte(res.String()))
+}
+
+// Request sends a request of method to target (a SIP URI) with the
+// client's own Via, and returns the final answer.
+func (c *Client) Request(method, target, fromUser, domain string, extra ...string) *sip.Response {
+	c.t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s SIP/2.0\r\n", method, target)
+	fmt.Fprintf(&b, "Via: SIP/2.0/%s %s;branch=z9hG4bK%s;rport\r\n", c.Transport, c.Local, Token())
+	b.WriteString("Max-Forwards: 70\r\n")
+	fmt.Fprintf(&b, "From: <sip:%s@%s>;tag=%s\r\n", fromUser, domain, Token())
+	fmt.Fprintf(&b, "To: <%s>\r\n", target)
+	fmt.Fprintf(&b, "Call-ID: %s@test\r\n", Token())
+	fmt.Fprintf(&b, "CSeq: 1 %s\r\n", method)
+	fmt.Fprintf(&b, "Contact: <sip:%s@%s>\r\n", fromUser, c.Local)
+	for _, x := range extra {
+		b.WriteString(x + "\r\n")
+	}
+	body := ""
+	if method == "MESSAGE" {
+		body = "hello through fsplane"
+		b.WriteString("Content-Type: text/plain\r\n")
+	}
+	fmt.Fprintf(&b, "Content-Length: %d\r\n\r\n%s", len(body), body)
+	c.SendRaw([]byte(b.String()))
+	res := c.Read(10 * time.Second)
+	if res == nil {
+		c.t.Fatalf("no answer to %s %s", method, target)
+	}
+	return res
+}
