@@ -236,9 +236,11 @@ func (r *Registrar) forwardOne(cli *sipgo.Client, req *sip.Request, tx sip.Serve
 	out.Recipient.Headers = nil // escaped headers are for the phone that dials, not the Request-URI
 	r.target(out, t)
 	if out.IsInvite() {
-		if err := sipgo.ClientRequestAddRecordRoute(cli, out); err != nil {
-			return nil, false
-		}
+		// Our own Record-Route (sipgo's helper reads its listen ports
+		// without a lock): the UDP address, loose routing.
+		host, port := r.advertised()
+		out.PrependHeader(&sip.RecordRouteHeader{Address: sip.Uri{Scheme: "sip", Host: host, Port: port,
+			UriParams: sip.HeaderParams{{K: "transport", V: "udp"}, {K: "lr", V: ""}}}})
 	}
 	ctx, stop := context.WithTimeout(context.Background(), 32*time.Second)
 	defer stop()
