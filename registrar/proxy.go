@@ -39,13 +39,14 @@ func (r *Registrar) proxy(req *sip.Request, tx sip.ServerTransaction) *sip.Respo
 	}
 	now := r.now()
 	var targets []binding
+	t, isContact := binding{}, false
 	if routed {
-		// In a dialog this proxy record-routed: the Request-URI is the
-		// target, and only a contact registered here (no open relay).
-		t, ok := r.loc.byContact(&req.Recipient, now)
-		if !ok {
-			return r.reply(req, 404, "Not Found")
-		}
+		// In a dialog this proxy record-routed, the Request-URI is a
+		// contact registered here; otherwise (FreeSWITCH's fs_path) it is
+		// an AOR of ours. Nothing else: no open relay.
+		t, isContact = r.loc.byContact(&req.Recipient, now)
+	}
+	if isContact {
 		targets = []binding{t}
 	} else {
 		// Another proxy's Route (or none): this proxy only serves its
@@ -324,4 +325,13 @@ func (r *Registrar) cancel(cli *sipgo.Client, out *sip.Request) {
 		}
 		ctx2.Terminate()
 	}
+}
+
+// FallbackDialString is the FreeSWITCH dial-string leg that reaches a user
+// registered here: the user's AOR on profile, sent to the registrar at
+// addr (host:port) as its outbound proxy (fs_path). xml-curl appends it
+// to the directory's dial-string after "|", so it is tried when
+// FreeSWITCH has no registration of its own for the user.
+func FallbackDialString(profile, addr string) string {
+	return "sofia/" + profile + "/sip:${dialed_user}@${dialed_domain};fs_path=<sip:" + addr + ";lr>"
 }

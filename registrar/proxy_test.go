@@ -166,3 +166,31 @@ func portOf(hostport string) int {
 	}
 	return n
 }
+
+// FreeSWITCH reaching a fallback-registered user: the directory's
+// dial-string leg (FallbackDialString) sends the INVITE for the AOR with
+// the registrar as outbound proxy (a Route naming it); the proxy takes
+// the AOR from the Request-URI and forwards to the registered contact.
+func TestProxyFromFreeSWITCHFallbackLeg(t *testing.T) {
+	f := start(t, registrar.Options{})
+	if got := registrar.FallbackDialString("internal", "127.0.0.1:5070"); got != "sofia/internal/sip:${dialed_user}@${dialed_domain};fs_path=<sip:127.0.0.1:5070;lr>" {
+		t.Fatalf("FallbackDialString: %q", got)
+	}
+	bob := f.dial(t, "tcp")
+	wantCode(t, bob.Register(registrartest.Reg{User: "1002", Domain: domain}, pw1002, "MD5"), 200)
+	got := make(chan *sip.Request, 1)
+	go func() {
+		req := bob.ReadRequest(10 * time.Second)
+		if req != nil {
+			bob.Respond(req, 486, "Busy Here")
+		}
+		got <- req
+	}()
+	fs := f.dial(t, "udp")
+	res := fs.Request("INVITE", "sip:1002@"+domain, "1001", domain, "Route: <sip:"+f.udp+";lr>")
+	wantCode(t, res, 486)
+	req := <-got
+	if req == nil || req.Method != sip.INVITE || req.GetHeader("Route") != nil || !strings.Contains(req.Recipient.String(), bob.Local) {
+		t.Fatalf("bob got %v: want the INVITE at his contact, our Route removed", req)
+	}
+}

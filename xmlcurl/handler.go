@@ -50,6 +50,10 @@ type Options struct {
 	// (FSPLANE_XMLCURL_PLAINTEXT_PASSWORDS), for FreeSWITCH features that
 	// need the password itself.
 	PlaintextPasswords bool
+	// FallbackDialString, when set, is tried after DefaultDialString fails
+	// (the user has no FreeSWITCH registration): a leg to fsplane's own
+	// registrar (registrar.FallbackDialString).
+	FallbackDialString string
 }
 
 var (
@@ -94,6 +98,7 @@ type Handler struct {
 	bodies          sync.Pool
 
 	plaintext bool
+	fallback  string
 	problems  problems
 
 	degraded      atomic.Bool
@@ -117,6 +122,7 @@ func New(opt Options) *Handler {
 		c:        newCache(maxUsers),
 
 		plaintext: opt.PlaintextPasswords,
+		fallback:  opt.FallbackDialString,
 	}
 	h.problems.gauge = h.m.unrenderable
 	if h.log == nil {

@@ -3,10 +3,12 @@ package main
 import (
 	"crypto/tls"
 	"fmt"
+	"net"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fsplane/fsplane/models"
+	"github.com/fsplane/fsplane/providers"
 	"github.com/fsplane/fsplane/registrar"
 	"github.com/fsplane/fsplane/secrets"
 )
@@ -41,4 +43,18 @@ func (a *app) registrar(s *models.Store, kr *secrets.Keyring, reg prometheus.Reg
 		return nil, nil, err
 	}
 	return r, rg.add("registrar", restart), nil
+}
+
+// registrarFallback is the directory's dial-string leg to fsplane's
+// registrar ("" when it does not run, or listens on a port chosen at
+// start): FreeSWITCH on this host reaches it on the internal profile.
+func (a *app) registrarFallback() string {
+	host, port, err := net.SplitHostPort(a.cfg.Registrar.Listen)
+	if err != nil || port == "0" {
+		return ""
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return registrar.FallbackDialString(providers.ProfileInternal, net.JoinHostPort(host, port))
 }

@@ -102,6 +102,7 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 		Cacheable: a.cfg.XMLCurlCacheable, BasicUser: a.cfg.XMLCurlUser, BasicPassword: a.cfg.XMLCurlPassword,
 		Networks: a.cfg.XMLCurlNetworks, Verifier: verifier,
 		PlaintextPasswords: a.cfg.XMLCurlPlaintextPasswords,
+		FallbackDialString: a.registrarFallback(),
 	})
 	bus.Subscribe(xc.OnChange)
 	checks := map[string]api.Check{
