@@ -481,3 +481,34 @@ func TestOptionsToRegistrar(t *testing.T) {
 	}
 	wantCode(t, res, 200)
 }
+
+// No credential reaches the log, whatever the message: sipgo logs an
+// unparseable message whole at Error, and the registrar's own logs never
+// name one. The digest response and the password stay out.
+func TestNoCredentialInLog(t *testing.T) {
+	f := start(t, registrar.Options{})
+	c := f.dial(t, "udp")
+	const secret = "deadbeefcafe0123456789secretresponse"
+	// Unparseable (a Contact in addr-spec form with headers), carrying
+	// a digest answer.
+	c.SendRaw([]byte("REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP " + c.Local + ";branch=z9hG4bKlog1\r\nMax-Forwards: 70\r\n" +
+		"From: <sip:1001@example.com>;tag=1\r\nTo: <sip:1001@example.com>\r\nCall-ID: log1\r\nCSeq: 1 REGISTER\r\n" +
+		"Contact: sip:1001@127.0.0.1?Route=x\r\nAuthorization: Digest username=\"1001\", realm=\"example.com\", nonce=\"n\", uri=\"sip:example.com\", response=\"" + secret + "\"\r\nContent-Length: 0\r\n\r\n"))
+	// A wrong password and a right one.
+	wantCode(t, c.Register(registrartest.Reg{User: "1001", Domain: domain}, "wrong-"+secret, "MD5"), 403)
+	wantCode(t, c.Register(registrartest.Reg{User: "1001", Domain: domain}, pw1001, "SHA-256"), 200)
+	// The unparseable one is logged by sipgo's reader goroutine.
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(f.log.String(), "failed to parse") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the unparseable message was not logged at all (the test would prove nothing):\n%s", f.log.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	log := f.log.String()
+	for _, s := range []string{secret, pw1001, "Digest "} {
+		if strings.Contains(log, s) {
+			t.Fatalf("%q reached the log:\n%s", s, log)
+		}
+	}
+}
