@@ -71,13 +71,15 @@ func redact(a slog.Attr) slog.Attr {
 	v := a.Value.Resolve()
 	switch v.Kind() {
 	case slog.KindString:
-		if strings.ContainsAny(v.String(), "\r\n") || strings.Contains(strings.ToLower(v.String()), "digest ") {
-			return slog.String(a.Key, "[SIP message withheld]")
-		}
+		return slog.String(a.Key, redactText(v.String()))
 	case slog.KindAny:
-		switch v.Any().(type) {
+		switch x := v.Any().(type) {
 		case *sip.Request, *sip.Response, sip.Message, []byte:
 			return slog.String(a.Key, "[SIP message withheld]")
+		case error:
+			// sipgo's parse errors quote the header line they failed on,
+			// which may be an Authorization.
+			return slog.String(a.Key, redactText(x.Error()))
 		}
 	case slog.KindGroup:
 		var as []any
@@ -87,6 +89,18 @@ func redact(a slog.Attr) slog.Attr {
 		return slog.Group(a.Key, as...)
 	}
 	return a
+}
+
+// redactText withholds a whole SIP message (several lines) or anything
+// digest-like, and cuts quoted text (a header line in a parse error).
+func redactText(s string) string {
+	switch {
+	case strings.ContainsAny(s, "\r\n") || strings.Contains(strings.ToLower(s), "digest "):
+		return "[SIP message withheld]"
+	case strings.ContainsAny(s, "\"'`"):
+		return s[:strings.IndexAny(s, "\"'`")] + "[quoted text withheld]"
+	}
+	return s
 }
 
 func (h *redactHandler) WithAttrs(as []slog.Attr) slog.Handler {
