@@ -6,6 +6,7 @@ type metrics struct {
 	devices     prometheus.GaugeFunc
 	responses   *prometheus.CounterVec
 	writeErrors prometheus.Counter
+	auths       *prometheus.CounterVec
 }
 
 // newMetrics registers the registrar's metrics with reg (nil: unregistered).
@@ -24,9 +25,13 @@ func newMetrics(reg prometheus.Registerer, devices func() float64) *metrics {
 			Name: "fsplane_registrar_location_write_errors_total",
 			Help: "Failed batch writes of bindings to the database (retried with the next flush).",
 		}),
+		auths: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fsplane_registrar_digest_checks_total",
+			Help: "Digest credentials checked, by algorithm (MD5, SHA-256) and result (ok, rejected).",
+		}, []string{"algorithm", "result"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.devices, m.responses, m.writeErrors)
+		reg.MustRegister(m.devices, m.responses, m.writeErrors, m.auths)
 	}
 	return m
 }

@@ -237,8 +237,10 @@ func (r *Registrar) authenticate(req *sip.Request, domain string, now time.Time)
 	want, err := digest.Digest(&digest.Challenge{Realm: creds.Realm, Nonce: creds.Nonce, Algorithm: alg, QOP: []string{"auth"}},
 		digest.Options{Method: string(req.Method), URI: creds.URI, Username: creds.Username, A1: ha1, Cnonce: creds.Cnonce, Count: creds.Nc})
 	if err != nil || subtle.ConstantTimeCompare([]byte(want.Response), []byte(strings.ToLower(creds.Response))) != 1 || !known {
+		r.m.auths.WithLabelValues(alg, "rejected").Inc()
 		return "", r.reply(req, 403, "Forbidden")
 	}
+	r.m.auths.WithLabelValues(alg, "ok").Inc()
 	return creds.Username, nil
 }
 

@@ -14,6 +14,7 @@ PEERS=(
   "unshare:util-linux"
   "py3mod=cryptography:python3-cryptography"
   "sipp:sip-tester"
+  "linphonec:linphone-cli"
 )
 
 have() {
