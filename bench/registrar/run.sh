@@ -6,7 +6,8 @@
 #
 # Seeds USERS extensions (SQLite), starts `fsplane serve` with the
 # registrar and Kamailio (usrloc in memory, passwords in an htable, 2
-# children: the fair in-memory setup), and drives both with sipp: REGISTER,
+# children: the fair in-memory setup; -M 256 so that the htable fill of
+# USERS lines fits in private memory), and drives both with sipp: REGISTER,
 # 401, REGISTER with MD5 digest, 200, one user after the other, at stepped
 # rates (RATES, DURATION seconds each), fsplane and Kamailio interleaved,
 # ROUNDS times. A rate is held with 0 failed registrations and a mean
@@ -70,7 +71,7 @@ FSPLANE_LISTEN=127.0.0.1:$httpport FSPLANE_LOG_LEVEL=warn \
 fspid=$!
 pids+=("$fspid")
 sed -e "s/LISTEN/127.0.0.1:$kport/" -e "s#USERS#$work/kamailio-users.cfg#" "$here/kamailio.cfg" >"$work/kamailio.cfg"
-"$KAMAILIO" -f "$work/kamailio.cfg" -DD -E -w "$work" -P "$work/kamailio.pid" >"$work/kamailio.log" 2>&1 &
+"$KAMAILIO" -f "$work/kamailio.cfg" -M 256 -m 512 -DD -E -w "$work" -P "$work/kamailio.pid" >"$work/kamailio.log" 2>&1 &
 kpid=$!
 pids+=("$kpid")
 for _ in $(seq 100); do
