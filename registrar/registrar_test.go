@@ -3,6 +3,7 @@ package registrar_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -516,4 +517,18 @@ func TestNoCredentialInLog(t *testing.T) {
 			t.Fatalf("%q reached the log:\n%s", s, log)
 		}
 	}
+}
+
+// benchStore is an SQLite store with n users b000… (password
+// bench-pw-123) in the test domain.
+func benchStore(tb testing.TB, n int) *models.Store {
+	tb.Helper()
+	s := modelstest.Open(tb, "sqlite", modelstest.Options{})
+	for i := 0; i < n; i++ {
+		if err := s.CreateExtension(context.Background(), &models.Extension{Domain: domain, UserID: fmt.Sprintf("b%03d", i),
+			Password: ptr("bench-pw-123"), Context: "default", Enabled: true}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return s
 }

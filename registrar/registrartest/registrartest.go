@@ -80,6 +80,7 @@ type Client struct {
 	t         testing.TB
 	conn      net.Conn
 	rd        *bufio.Reader
+	buf       []byte // one datagram
 	Transport string // "UDP" or "TCP"
 	Local     string // ip:port of the socket
 	CallID    string
@@ -165,9 +166,11 @@ func (c *Client) ReadRequest(wait time.Duration) *sip.Request {
 
 func (c *Client) readMessage() ([]byte, error) {
 	if c.Transport == "UDP" {
-		buf := make([]byte, 65535)
-		n, err := c.conn.Read(buf)
-		return buf[:n], err
+		if c.buf == nil {
+			c.buf = make([]byte, 65535)
+		}
+		n, err := c.conn.Read(c.buf)
+		return c.buf[:n], err
 	}
 	// Stream: headers up to the blank line, then Content-Length bytes.
 	var head bytes.Buffer
