@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -25,7 +26,7 @@ import (
 
 // Start runs a registrar built from opt (Listen defaults to
 // 127.0.0.1:0) until the test ends, and returns it with its UDP and TCP
-// addresses.
+// addresses (Addrs has the TLS one).
 func Start(t testing.TB, opt registrar.Options) (r *registrar.Registrar, udp, tcp string) {
 	t.Helper()
 	if opt.Listen == "" {
@@ -96,6 +97,18 @@ func Dial(t testing.TB, network, addr string) *Client {
 	}
 	t.Cleanup(func() { conn.Close() })
 	return &Client{t: t, conn: conn, rd: bufio.NewReader(conn), Transport: strings.ToUpper(network),
+		Local: conn.LocalAddr().String(), CallID: Token() + "@test", CSeq: 1}
+}
+
+// DialTLS opens a TLS connection to addr trusting conf (a test CA).
+func DialTLS(t testing.TB, addr string, conf *tls.Config) *Client {
+	t.Helper()
+	conn, err := tls.Dial("tcp", addr, conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return &Client{t: t, conn: conn, rd: bufio.NewReader(conn), Transport: "TLS",
 		Local: conn.LocalAddr().String(), CallID: Token() + "@test", CSeq: 1}
 }
 
