@@ -21,6 +21,7 @@ type binding struct {
 	expires   time.Time
 	callID    string
 	cseq      uint32
+	branch    string // top Via branch of the REGISTER that made it (retransmissions)
 	received  string // source ip:port of the REGISTER
 	transport string // udp, tcp, tls
 	userAgent string

@@ -102,6 +102,13 @@ func (r *Registrar) target(out *sip.Request, t binding) {
 		}
 	}
 	out.SetTransport(transport)
+	if transport == "UDP" {
+		// From the listening socket: the NAT binding the phone opened
+		// by registering is to that port, and REGISTERs answered by the
+		// fast path never put the phone's address in sipgo's pool.
+		host, port := r.advertised()
+		out.Laddr = sip.Addr{IP: net.ParseIP(host), Port: port}
+	}
 	if t.received != "" {
 		out.SetDestination(t.received) // where it registered from: NAT, and the TCP connection it opened
 	} else {
@@ -316,6 +323,7 @@ func (r *Registrar) cancel(cli *sipgo.Client, out *sip.Request) {
 	c.AppendHeader(&sip.CSeqHeader{SeqNo: out.CSeq().SeqNo, MethodName: sip.CANCEL})
 	c.SetTransport(out.Transport())
 	c.SetDestination(out.Destination())
+	c.Laddr = out.Laddr
 	ctx, stop := context.WithTimeout(context.Background(), 5*time.Second)
 	defer stop()
 	if ctx2, err := cli.TransactionRequest(ctx, c, func(*sipgo.Client, *sip.Request) error { return nil }); err == nil {

@@ -299,6 +299,7 @@ func (r *Registrar) bind(req *sip.Request, aor string, now time.Time) *sip.Respo
 	}
 	callID := req.CallID().Value()
 	cseq := req.CSeq().SeqNo
+	branch, _ := req.Via().Params.Get("branch")
 	transport := strings.ToLower(req.Transport())
 	received := req.Source()
 	ua := ""
@@ -366,7 +367,7 @@ func (r *Registrar) bind(req *sip.Request, aor string, now time.Time) *sip.Respo
 				return r.reply(req, 400, "Contact URI Too Long")
 			}
 			changes = append(changes, contactChange{expires: exp, b: binding{uri: u, key: contactKey(&u), raw: raw, q: q,
-				expires: now.Add(time.Duration(exp) * time.Second), callID: callID, cseq: cseq, received: received,
+				expires: now.Add(time.Duration(exp) * time.Second), callID: callID, cseq: cseq, branch: branch, received: received,
 				transport: transport, userAgent: ua}})
 		}
 	}
@@ -378,7 +379,10 @@ func (r *Registrar) bind(req *sip.Request, aor string, now time.Time) *sip.Respo
 	cur := l.currentLocked(aor, now)
 	next := slices.Clone(cur)
 	outOfOrder := func(old binding) bool {
-		return old.callID == callID && cseq <= old.cseq
+		// The same request again (a UDP retransmission answered
+		// statelessly) is not out of order: it is processed again.
+		retransmission := cseq == old.cseq && branch != "" && branch == old.branch
+		return old.callID == callID && cseq <= old.cseq && !retransmission
 	}
 	if wildcard {
 		for _, old := range cur {

@@ -236,21 +236,25 @@ func (r *Registrar) Run(ctx context.Context) error {
 	}
 	r.loc.restore(rows)
 
-	ua, err := r.newUA()
+	udp, tcp, err := listenPair(r.opt.Listen)
 	if err != nil {
+		return err
+	}
+	ua, err := r.newUA(newFastPath(r, udp).filter)
+	if err != nil {
+		udp.Close()
+		tcp.Close()
 		return fmt.Errorf("registrar: %w", err)
 	}
 	defer ua.Close()
 	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(slog.New(&redactHandler{h: r.log.Handler()})))
 	if err != nil {
+		udp.Close()
+		tcp.Close()
 		return fmt.Errorf("registrar: %w", err)
 	}
 	r.routes(srv)
 
-	udp, tcp, err := listenPair(r.opt.Listen)
-	if err != nil {
-		return err
-	}
 	addrs := []string{"udp " + udp.LocalAddr().String(), "tcp " + tcp.Addr().String()}
 	var tlsLn net.Listener
 	if r.opt.TLSConfig != nil {

@@ -532,3 +532,30 @@ func benchStore(tb testing.TB, n int) *models.Store {
 	}
 	return s
 }
+
+// UDP REGISTERs are answered statelessly: a retransmission (same branch,
+// same CSeq) is answered 200 again, while another request with the same
+// Call-ID and CSeq is out of order.
+func TestStatelessRetransmission(t *testing.T) {
+	f := start(t, registrar.Options{})
+	c := f.dial(t, "udp")
+	reg := registrartest.Reg{User: "1001", Domain: domain, Contacts: []string{"<sip:1001@127.0.0.1:7001>"}}
+	ch := registrartest.Challenge(t, c.Do(reg), "MD5")
+	reg.Authorization = registrartest.Answer(t, ch, "1001", domain, pw1001)
+	msg := c.Build(reg)
+	for i := 0; i < 2; i++ {
+		c.SendRaw([]byte(msg))
+		res := c.Read(5 * time.Second)
+		if res == nil || res.StatusCode != 200 {
+			t.Fatalf("send %d: %v", i+1, res)
+		}
+	}
+	other := strings.Replace(msg, "branch=z9hG4bK", "branch=z9hG4bKother", 1)
+	c.SendRaw([]byte(other))
+	if res := c.Read(5 * time.Second); res == nil || res.StatusCode != 500 {
+		t.Fatalf("same CSeq, another branch: %v, want 500", res)
+	}
+	if f.reg.Count() != 1 {
+		t.Fatalf("%d bindings", f.reg.Count())
+	}
+}
