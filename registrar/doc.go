@@ -5,7 +5,9 @@
 // configured) and serves the domains of the extensions in the database.
 //
 // Contract:
-//   - Digest authentication (MD5 and SHA-256 per RFC 8760, qop=auth) against
+//   - Digest authentication (MD5 and SHA-256 per RFC 8760, qop=auth, offered
+//     in Options.Algorithms' order: clients take the topmost they support)
+//     against
 //     the extensions' passwords, held in memory as HA1 hashes per realm and
 //     algorithm and refreshed from the change feed (OnChange): no database
 //     round trip per REGISTER. The realm is the AOR's domain.
@@ -35,6 +37,18 @@
 //     binding (rport, RFC 3581) and used to reach the contact: requests
 //     proxied to it go to that address, over the same TCP/TLS connection
 //     when it is still open.
+//   - UDP REGISTERs are answered statelessly on a fast path ahead of sipgo's
+//     transaction layer (fastpath.go); a retransmission (same branch and
+//     CSeq) is processed again and answered alike. TCP and TLS go through
+//     sipgo's transactions.
+//   - Proxy (§16): a request to an AOR goes to its contacts, highest q
+//     first, the next on failure; this proxy's Via on top (rport/received
+//     filled in below it), Max-Forwards decremented, loops refused (482),
+//     INVITEs record-routed so the dialog's ACK and BYE come through it.
+//     404 for an unknown AOR, 480 without binding, 405 for other methods
+//     addressed to the registrar itself, OPTIONS to it 200. It relays only
+//     to its own AORs and to contacts registered with it: no open relay.
 //   - Malformed input is answered 400 or dropped, never a crash (RFC 4475,
-//     fuzzed).
+//     fuzzed). sipgo's logs never carry a SIP message or a quoted header
+//     line (redactHandler).
 package registrar
