@@ -15,6 +15,7 @@ PEERS=(
   "py3mod=cryptography:python3-cryptography"
   "sipp:sip-tester"
   "linphonec:linphone-cli"
+  "sipsak:sipsak"
 )
 
 have() {
