@@ -92,3 +92,14 @@ func (s *Store) DeleteExpiredBindings(ctx context.Context, now time.Time) (int64
 	}
 	return res.RowsAffected, nil
 }
+
+// BindingsOf returns the AOR's bindings that have not expired at now (as
+// another replica wrote them).
+func (s *Store) BindingsOf(ctx context.Context, aor string, now time.Time) ([]Binding, error) {
+	var out []Binding
+	err := s.db.WithContext(ctx).Where("aor = ? AND expires > ?", aor, now.UTC()).Order("q_milli DESC, contact").Find(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("models: read bindings of %s: %w", aor, mapErr(err))
+	}
+	return out, nil
+}

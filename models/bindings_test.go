@@ -35,6 +35,10 @@ func TestBindingsReplaceReadSweep(t *testing.T) {
 			!got[0].Expires.Equal(a[0].Expires) || got[1].AOR != "1002@example.com" {
 			t.Fatalf("bindings after write: %+v", got)
 		}
+		of, err := s.BindingsOf(ctx, "1001@example.com", now)
+		if err != nil || len(of) != 1 || of[0].Contact != a[0].Contact {
+			t.Fatalf("BindingsOf: %+v %v: want the unexpired one", of, err)
+		}
 		// Replacing one AOR leaves the other alone; an empty set removes it.
 		if err := s.ReplaceBindings(ctx, map[string][]models.Binding{"1002@example.com": nil}); err != nil {
 			t.Fatal(err)

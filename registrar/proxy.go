@@ -56,6 +56,11 @@ func (r *Registrar) proxy(req *sip.Request, tx sip.ServerTransaction) *sip.Respo
 			return r.reply(req, 404, "Not Found")
 		}
 		if targets = r.loc.lookup(aor, now); len(targets) == 0 {
+			// Registered at another replica? Its flushed bindings are in
+			// the table (a database read only on this miss).
+			targets = r.storedTargets(aor, now)
+		}
+		if len(targets) == 0 {
 			return r.reply(req, 480, "Temporarily Unavailable")
 		}
 	}
@@ -127,6 +132,28 @@ func (r *Registrar) target(out *sip.Request, t binding) {
 		}
 	}
 	out.PrependHeader(r.via(transport))
+}
+
+// storedTargets are the AOR's bindings in the database, for an AOR this
+// replica holds none of; a database error is no binding (480).
+func (r *Registrar) storedTargets(aor string, now time.Time) []binding {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	rows, err := r.store.BindingsOf(ctx, aor, now)
+	if err != nil {
+		r.log.Warn("registrar: reading stored bindings failed", "aor", aor, "err", err)
+		return nil
+	}
+	var out []binding
+	for _, row := range rows {
+		var u sip.Uri
+		if sip.ParseUri(row.Contact, &u) != nil {
+			continue
+		}
+		out = append(out, binding{uri: u, key: contactKey(&u), raw: row.Contact, q: row.QMilli, expires: row.Expires,
+			callID: row.CallID, cseq: uint32(row.CSeq), received: row.Received, transport: row.Transport, userAgent: row.UserAgent})
+	}
+	return out
 }
 
 // looped reports whether one of the request's Vias is this proxy's (its

@@ -1,6 +1,7 @@
 package registrar_test
 
 import (
+	"context"
 	"strconv"
 	"strings"
 	"testing"
@@ -193,4 +194,34 @@ func TestProxyFromFreeSWITCHFallbackLeg(t *testing.T) {
 	if req == nil || req.Method != sip.INVITE || req.GetHeader("Route") != nil || !strings.Contains(req.Recipient.String(), bob.Local) {
 		t.Fatalf("bob got %v: want the INVITE at his contact, our Route removed", req)
 	}
+}
+
+// Two replicas on one database: a phone registered at one is reached
+// through the other (its bindings are flushed to the table, and a replica
+// with no binding of its own for an AOR reads them there).
+func TestProxyReachesBindingOfAnotherReplica(t *testing.T) {
+	f := start(t, registrar.Options{})
+	// Bob's socket takes datagrams from any address: the other replica
+	// sends from its own (replicas behind one address would not need it).
+	bob := registrartest.DialUnconnected(t, f.udp)
+	wantCode(t, bob.Register(registrartest.Reg{User: "1002", Domain: domain}, pw1002, "MD5"), 200)
+	g := start(t, registrar.Options{Store: f.store})
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		rows, err := f.store.Bindings(context.Background(), f.clk.Now())
+		if err == nil && len(rows) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("binding not flushed: %v %v", rows, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	go func() {
+		if req := bob.ReadRequest(10 * time.Second); req != nil {
+			bob.Respond(req, 200, "OK")
+		}
+	}()
+	alice := registrartest.Dial(t, "udp", g.udp)
+	wantCode(t, alice.Request("MESSAGE", "sip:1002@"+domain, "1001", domain), 200)
 }

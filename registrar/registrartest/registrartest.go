@@ -319,6 +319,19 @@ func (c *Client) Register(reg Reg, password, algorithm string) *sip.Response {
 func (c *Client) Respond(req *sip.Request, code int, reason string) {
 	c.t.Helper()
 	res := sip.NewResponseFromRequest(req, code, reason, nil)
+	if pc, ok := c.conn.(*packetConn); ok {
+		// To the top Via's sent-by (RFC 3261 §18.2.2), which need not be
+		// where the socket writes by default.
+		v := req.Via()
+		to, err := net.ResolveUDPAddr("udp", net.JoinHostPort(v.Host, strconv.Itoa(v.Port)))
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		if _, err := pc.WriteTo([]byte(res.String()), to); err != nil {
+			c.t.Fatal(err)
+		}
+		return
+	}
 	c.SendRaw([]byte(res.String()))
 }
 
@@ -351,3 +364,38 @@ func (c *Client) Request(method, target, fromUser, domain string, extra ...strin
 	}
 	return res
 }
+
+// DialUnconnected is Dial over UDP with a socket that accepts datagrams
+// from any address (a phone reached by another replica, or another
+// proxy), not only from addr.
+func DialUnconnected(t testing.TB, addr string) *Client {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ra, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := &packetConn{PacketConn: pc, raddr: ra}
+	t.Cleanup(func() { pc.Close() })
+	return &Client{t: t, conn: conn, rd: bufio.NewReader(conn), Transport: "UDP",
+		Local: pc.LocalAddr().String(), CallID: Token() + "@test", CSeq: 1}
+}
+
+// packetConn is a net.Conn over an unconnected UDP socket: writes go to
+// raddr, reads take a datagram from anyone.
+type packetConn struct {
+	net.PacketConn
+	raddr net.Addr
+}
+
+func (c *packetConn) Read(b []byte) (int, error) {
+	n, _, err := c.ReadFrom(b)
+	return n, err
+}
+
+func (c *packetConn) Write(b []byte) (int, error) { return c.WriteTo(b, c.raddr) }
+
+func (c *packetConn) RemoteAddr() net.Addr { return c.raddr }
