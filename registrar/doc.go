@@ -10,7 +10,9 @@
 //     against
 //     the extensions' passwords, held in memory as HA1 hashes per realm and
 //     algorithm and refreshed from the change feed (OnChange): no database
-//     round trip per REGISTER. The realm is the AOR's domain.
+//     round trip per REGISTER. The realm is the AOR's domain. A change is
+//     read in the registrar's own goroutine, so it takes effect shortly
+//     after the API write returns, not with it.
 //   - Nonces are stateless: a timestamp HMAC-signed with a key every
 //     replica derives from the shared Fernet key, so any replica accepts
 //     them; an expired one is challenged again with stale=true. A replayed
