@@ -81,6 +81,16 @@ func contactKey(u *sip.Uri) string {
 // current returns the AOR's unexpired bindings; the caller holds mu.
 func (l *location) currentLocked(aor string, now time.Time) []binding {
 	bs := l.aors[aor]
+	expired := false
+	for _, b := range bs {
+		if !b.expires.After(now) {
+			expired = true
+			break
+		}
+	}
+	if !expired {
+		return bs // callers never change it in place
+	}
 	live := bs[:0:0]
 	for _, b := range bs {
 		if b.expires.After(now) {
