@@ -63,7 +63,8 @@ func (s *server) listRegistrations(c echo.Context) error {
 
 // deleteRegistration unregisters one binding named by aor and contact as
 // listed. It is an operator's action on live state, not on configuration:
-// no change event.
+// no change event, but an audit event, written first (no audit, no
+// effect).
 func (s *server) deleteRegistration(c echo.Context) error {
 	aor, contact := c.QueryParam("aor"), c.QueryParam("contact")
 	fe := fieldErrors{}
@@ -79,12 +80,25 @@ func (s *server) deleteRegistration(c echo.Context) error {
 	if s.registrations == nil {
 		return about(models.ErrNotFound, "registration")
 	}
+	found := false
+	for _, b := range s.registrations.List() {
+		if b.AOR == aor && b.Contact == contact {
+			found = true
+			break
+		}
+	}
+	if !found {
+		return about(models.ErrNotFound, "registration of %q", aor)
+	}
+	if err := s.store.Audit(c.Request().Context(), models.AuditEvent{Action: "unregister", Kind: "registration",
+		Name: aor, Fields: models.StringList{"contact"}}); err != nil {
+		return err
+	}
 	if err := s.registrations.Unregister(aor, contact); err != nil {
 		if errors.Is(err, registrar.ErrNotFound) {
 			return about(models.ErrNotFound, "registration of %q", aor)
 		}
 		return err
 	}
-	s.log.Info("registration removed through the API", "aor", aor, "contact", contact, "actor", models.ActorFrom(c.Request().Context()).Name)
 	return c.NoContent(http.StatusNoContent)
 }

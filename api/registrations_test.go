@@ -61,6 +61,10 @@ func TestRegistrationsListAndDelete(t *testing.T) {
 	if reg.Count() != 0 {
 		t.Fatal("the binding is still there")
 	}
+	audit := ev.do("GET", "/api/v1/audit", ev.tokens["admin"], nil).want(t, http.StatusOK)
+	if !strings.Contains(string(audit.Body), `"action":"unregister"`) || !strings.Contains(string(audit.Body), "1001@example.com") {
+		t.Fatalf("no audit event for the DELETE: %s", audit.Body)
+	}
 	got = ev.do("GET", "/api/v1/sip/registrations", ev.tokens["sip:read"], nil).want(t, http.StatusOK).JSON(t)
 	if got["registered_devices"] != float64(0) {
 		t.Fatalf("after DELETE: %v", got)
