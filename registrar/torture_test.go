@@ -72,7 +72,7 @@ var torture = map[string]struct {
 	// §3.3 application layer.
 	"invalid/insuf":    {400, "missing To, From, Call-ID"},
 	"invalid/unkscm":   {416, "unknown Request-URI scheme"},
-	"invalid/novelsc":  {dropped, "soap.beep: Request-URI; sipgo's parser refuses the scheme (RFC: 416)"},
+	"invalid/novelsc":  {dropped, "soap.beep: Request-URI: sipgo's parser refuses the scheme; over UDP the registrar's fast path answers 416 (TestRFC4475OverTheWire), over TCP it is dropped"},
 	"invalid/unksm2":   {416, "REGISTER whose To is an isbn: URI"},
 	"invalid/bext01":   {420, "Proxy-Require of unknown extensions, when proxying"},
 	"invalid/invut":    {480, "a proxy forwards an unknown body type (only the UAS answers 415): user@example.com exists and has no binding"},
@@ -231,6 +231,20 @@ func TestRFC4475OverTheWire(t *testing.T) {
 	}
 	if res := c.Read(300 * time.Millisecond); res != nil {
 		t.Fatalf("the second request of dblreq's datagram was answered: %v", res)
+	}
+	// novelsc over UDP (Via pointed at our socket): sipgo's parser refuses
+	// a soap.beep: Request-URI; the registrar's UDP path answers it 416.
+	raw, err = os.ReadFile("testdata/rfc4475/invalid/novelsc.dat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	novelsc := strings.Replace(string(raw), "SIP/2.0/TCP host9.example.com", "SIP/2.0/UDP "+c.Local, 1)
+	if novelsc == string(raw) {
+		t.Fatal("novelsc's Via not found")
+	}
+	c.SendRaw([]byte(novelsc))
+	if res := c.Read(5 * time.Second); res == nil || res.StatusCode != 416 {
+		t.Fatalf("novelsc over UDP: %v, want 416", res)
 	}
 	reg := registrartest.Reg{User: "user", Domain: "example.com", Contacts: []string{"<sip:user@example.com?Route=%3Csip:sip.example.com%3E>"}}
 	res := c.Register(reg, "torture-pw", "MD5")
