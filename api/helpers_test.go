@@ -87,6 +87,9 @@ type envOptions struct {
 	renderOn func(*models.Store) api.Renderer
 	// federation, when set, serves /api/v1/federation on the env's store.
 	federation func(*models.Store) api.Federation
+	// registrarOn, when set, builds the registrations source on the env's
+	// store.
+	registrarOn func(*models.Store) api.Registrations
 }
 
 func newEnv(t testing.TB, backend string, opts ...envOptions) *env {
@@ -122,6 +125,9 @@ func newEnv(t testing.TB, backend string, opts ...envOptions) *env {
 	}
 	if opt.federation != nil {
 		o.Federation = opt.federation(ev.store)
+	}
+	if opt.registrarOn != nil {
+		o.Registrations = opt.registrarOn(ev.store)
 	}
 	ev.e = api.New(o)
 	ev.loadDoc()

@@ -95,6 +95,9 @@ type Options struct {
 	Verifier *auth.Verifier
 	// Federation serves /api/v1/federation; nil leaves those routes out.
 	Federation Federation
+	// Registrations is fsplane's own SIP registrar; nil: it does not run
+	// (GET lists nothing, enabled false).
+	Registrations Registrations
 	// TrustProxyHeaders takes the client address for the audit log from
 	// X-Forwarded-For (only behind a proxy that sets it); by default it is
 	// the TCP peer.
@@ -124,6 +127,7 @@ type server struct {
 	checks         map[string]Check
 	routes         []route
 	federation     Federation
+	registrations  Registrations
 	doc            []byte // the OpenAPI document, built once in New
 	stunProbeFn    func() *STUNProbeOut
 }
@@ -165,8 +169,9 @@ func New(opt Options) *echo.Echo {
 	s := &server{
 		store: opt.Store, verifier: opt.Verifier, log: opt.Logger, esl: opt.ESL, render: opt.Render, resolver: opt.Resolver,
 		resolveTimeout: opt.ResolveTimeout, metrics: newMetrics(opt.Registerer), checks: opt.Checks,
-		federation:  opt.Federation,
-		stunProbeFn: opt.STUNProbe,
+		federation:    opt.Federation,
+		stunProbeFn:   opt.STUNProbe,
+		registrations: opt.Registrations,
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -260,6 +265,10 @@ func (s *server) table() []route {
 			query:  []param{{name: "format", typ: "string", desc: "output format (default json)", enum: []string{"ufw", "nft", "acl", "json"}}, {name: "provider", typ: "string", desc: "only this provider's ranges"}},
 			errors: []int{404, 422}},
 		{method: G, path: "/api/v1/stun/probe", scope: read, summary: "The last STUN probe: public address, NAT type, RFC 5780 mapping and filtering", handler: s.stunProbe, out: STUNProbeOut{}, status: 200, errors: []int{404, 503}},
+		{method: G, path: "/api/v1/sip/registrations", scope: read, summary: "Bindings of fsplane's own SIP registrar (AOR, contact, received, transport, user agent, expires)", handler: s.listRegistrations, out: registrationList{}, status: 200},
+		{method: D, path: "/api/v1/sip/registrations", scope: write, summary: "Unregister one binding, named by aor and contact as listed", handler: s.deleteRegistration, status: 204,
+			query:  []param{{name: "aor", typ: "string", desc: "address of record, user@domain"}, {name: "contact", typ: "string", desc: "contact URI"}},
+			errors: []int{404, 422}},
 		{method: G, path: "/api/v1/esl/nodes", scope: read, summary: "FreeSWITCH event socket connections", handler: s.eslNodes, out: []esl.NodeStatus{}, status: 200},
 
 		{method: G, path: "/api/v1/tokens", scope: admin, summary: "List API tokens (never their text or digest)", handler: s.listTokens, out: tokenList{}, status: 200},

@@ -106,6 +106,9 @@ type Config struct {
 	// STUNProbeInterval (FSPLANE_STUN_PROBE_SERVER, _INTERVAL).
 	STUNProbeServer   string
 	STUNProbeInterval time.Duration
+
+	// Registrar is fsplane's own SIP registrar (registrar.go).
+	Registrar Registrar
 }
 
 // Default returns the settings with nothing configured.
@@ -123,6 +126,7 @@ func Default() Config {
 		LogLevel:           "info",
 		LogFormat:          "text",
 		STUN:               stun.Config{RateLimit: DefaultSTUNRateLimit},
+		Registrar:          defaultRegistrar(),
 	}
 }
 
@@ -268,6 +272,9 @@ func (c *Config) Apply(name, value string) error {
 		if ok, err := c.applySTUN(name, value); ok {
 			return err
 		}
+		if ok, err := c.applyRegistrar(name, value); ok {
+			return err
+		}
 		return fmt.Errorf("unknown setting %s", name)
 	}
 	return nil
@@ -408,6 +415,7 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: %q is not an IPv%s address", ip.name, ip.v, map[bool]string{false: "4", true: "6"}[ip.v6]))
 		}
 	}
+	errs = append(errs, c.validateRegistrar()...)
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:

@@ -195,6 +195,26 @@ type federationV5 struct {
 
 func (federationV5) TableName() string { return "federation_settings" }
 
+// v4: the registrar's location service (registrar package). Bindings are
+// written outside the audited write path: registration churn is not an
+// operator's change.
+
+type bindingV7 struct {
+	ID        uint      `gorm:"primaryKey"`
+	AOR       string    `gorm:"column:aor;size:320;not null;index:idx_binding_aor"`
+	Contact   string    `gorm:"size:1024;not null"`
+	QMilli    int       `gorm:"column:q_milli;not null;default:1000"`
+	Expires   time.Time `gorm:"not null;index:idx_binding_expires"`
+	CallID    string    `gorm:"column:call_id;size:255;not null"`
+	CSeq      int64     `gorm:"column:c_seq;not null"`
+	Received  string    `gorm:"size:64;not null"`
+	Transport string    `gorm:"size:8;not null"`
+	UserAgent string    `gorm:"size:255;not null"`
+	UpdatedAt time.Time `gorm:"not null"`
+}
+
+func (bindingV7) TableName() string { return "sip_bindings" }
+
 // Migration IDs, oldest first.
 const (
 	MigrationInitial   = "0001_initial"
@@ -206,6 +226,7 @@ const (
 	MigrationFederation = "0005_federation"
 	// MigrationProfilePublicAddress adds profiles.use_public_address.
 	MigrationProfilePublicAddress = "0006_profile_use_public_address"
+	MigrationBindings             = "0007_sip_bindings"
 )
 
 func migrations() []*gormigrate.Migration {
@@ -273,6 +294,15 @@ func migrations() []*gormigrate.Migration {
 			},
 			Rollback: func(tx *gorm.DB) error {
 				return tx.Migrator().DropColumn(&profileV6{}, "UsePublicAddress")
+			},
+		},
+		{
+			ID: MigrationBindings,
+			Migrate: func(tx *gorm.DB) error {
+				return tx.Migrator().CreateTable(&bindingV7{})
+			},
+			Rollback: func(tx *gorm.DB) error {
+				return tx.Migrator().DropTable("sip_bindings")
 			},
 		},
 	}

@@ -17,6 +17,9 @@ PEERS=(
   "turnserver:coturn"
   "stun:stun-client"
   "stund:stun-server"
+  "sipp:sip-tester"
+  "linphonec:linphone-cli"
+  "sipsak:sipsak"
 )
 
 have() {

@@ -82,7 +82,11 @@ func (h *Handler) userDocument(e *models.Extension, domain, realm string) ([]byt
 	} else {
 		p.add("a1-hash", a1Hash(e.UserID, realm, pw))
 	}
-	p.add("dial-string", DefaultDialString)
+	if h.fallback != "" {
+		p.add("dial-string", DefaultDialString+"|"+h.fallback) // '|': the next leg when the first fails
+	} else {
+		p.add("dial-string", DefaultDialString)
+	}
 	var v params
 	v.addIf("user_context", e.Context)
 	name := e.DisplayName

@@ -59,6 +59,10 @@ type Options struct {
 	// FederationTLS gives the TLS side of the federation profile (see
 	// TLSSide); nil: no federation.
 	FederationTLS func(ctx context.Context) (TLSSide, bool, error)
+	// FallbackDialString, when set, is tried after DefaultDialString fails
+	// (the user has no FreeSWITCH registration): a leg to fsplane's own
+	// registrar (registrar.FallbackDialString).
+	FallbackDialString string
 }
 
 var (
@@ -109,6 +113,7 @@ type Handler struct {
 	fedTLS    func(ctx context.Context) (TLSSide, bool, error)
 	maxAge    time.Duration
 	seq       atomic.Uint64 // request ids of the debug log
+	fallback  string
 	problems  problems
 
 	degraded      atomic.Bool
@@ -134,6 +139,7 @@ func New(opt Options) *Handler {
 		plaintext: opt.PlaintextPasswords,
 		fedTLS:    opt.FederationTLS,
 		maxAge:    opt.CacheMaxAge,
+		fallback:  opt.FallbackDialString,
 	}
 	if h.maxAge <= 0 {
 		h.maxAge = DefaultCacheMaxAge

@@ -110,7 +110,8 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 		Cacheable: a.cfg.XMLCurlCacheable, BasicUser: a.cfg.XMLCurlUser, BasicPassword: a.cfg.XMLCurlPassword,
 		Networks: a.cfg.XMLCurlNetworks, Verifier: verifier,
 		PlaintextPasswords: a.cfg.XMLCurlPlaintextPasswords, CacheMaxAge: a.cfg.XMLCurlCacheMaxAge,
-		FederationTLS: federationTLS(fed),
+		FederationTLS:      federationTLS(fed),
+		FallbackDialString: a.registrarFallback(),
 	})
 	bus.Subscribe(xc.OnChange)
 	checks := map[string]api.Check{
@@ -188,9 +189,20 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 	}
 	lastProbe, startProbe := a.publicAddressComponent(rg, s, checks)
 
+	sipReg, regC, err := a.registrar(s, kr, reg, rg)
+	if err != nil {
+		return err
+	}
+	var regView api.Registrations
+	if sipReg != nil {
+		bus.Subscribe(sipReg.OnChange)
+		regView = sipReg
+		checks[regC.name] = regC.check
+	}
+
 	apiHandler := api.New(api.Options{
 		Store: s, Logger: a.log.With("component", "api"), XMLCurl: xc, Checks: checks, Registerer: reg,
-		ESL: eslView, Verifier: verifier, Render: xc, Federation: fed, STUNProbe: lastProbe,
+		ESL: eslView, Verifier: verifier, Render: xc, Federation: fed, STUNProbe: lastProbe, Registrations: regView,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -285,6 +297,9 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 	}
 	startSTUN()
 	startProbe()
+	if sipReg != nil {
+		rg.start(rg.Context(), regC, sipReg.Run)
+	}
 	if err := rg.wait(); err != nil {
 		return fmt.Errorf("stopped because a component failed: %w", err)
 	}

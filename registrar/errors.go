@@ -1,0 +1,11 @@
+package registrar
+
+import "errors"
+
+var (
+	// ErrConfig is returned by New for settings that cannot work together.
+	ErrConfig = errors.New("registrar: invalid configuration")
+	// ErrNotFound is returned by Unregister for a binding that does not
+	// exist (or has expired).
+	ErrNotFound = errors.New("registrar: no such binding")
+)

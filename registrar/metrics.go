@@ -1,0 +1,37 @@
+package registrar
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	devices     prometheus.GaugeFunc
+	responses   *prometheus.CounterVec
+	writeErrors prometheus.Counter
+	auths       *prometheus.CounterVec
+}
+
+// newMetrics registers the registrar's metrics with reg (nil: unregistered).
+// devices reads the location service's current binding count.
+func newMetrics(reg prometheus.Registerer, devices func() float64) *metrics {
+	m := &metrics{
+		devices: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "fsplane_registrar_registered_devices",
+			Help: "Contacts currently registered with the fsplane registrar (unexpired bindings).",
+		}, devices),
+		responses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fsplane_registrar_responses_total",
+			Help: "Final responses the registrar sent, by request method and status code.",
+		}, []string{"method", "code"}),
+		writeErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "fsplane_registrar_location_write_errors_total",
+			Help: "Failed batch writes of bindings to the database (retried with the next flush).",
+		}),
+		auths: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fsplane_registrar_digest_checks_total",
+			Help: "Digest credentials checked, by algorithm (MD5, SHA-256) and result (ok, rejected).",
+		}, []string{"algorithm", "result"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.devices, m.responses, m.writeErrors, m.auths)
+	}
+	return m
+}

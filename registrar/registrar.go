@@ -1,0 +1,357 @@
+package registrar
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/fsplane/fsplane/models"
+)
+
+// Options configure a Registrar. Zero durations and limits take the
+// defaults noted.
+type Options struct {
+	Store  *models.Store
+	Logger *slog.Logger
+	// Registerer receives the metrics; nil leaves them unregistered.
+	Registerer prometheus.Registerer
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+
+	// Listen is host:port for UDP and TCP (default 127.0.0.1:5070).
+	Listen string
+	// TLSListen is host:port for TLS; used only with TLSConfig (default:
+	// Listen's host, port + 1).
+	TLSListen string
+	TLSConfig *tls.Config
+
+	// Expiry policy in seconds (defaults 3600, 60, 7200).
+	DefaultExpires, MinExpires, MaxExpires int
+	// MaxContacts per AOR (default 10) and MaxBindings in all (default
+	// 100000); beyond them a REGISTER gets 503 with Retry-After.
+	MaxContacts, MaxBindings int
+	// RetryAfter is the Retry-After of those 503s in seconds (default 60).
+	RetryAfter int
+
+	// NonceKey signs the nonces; replicas that share it accept each
+	// other's nonces. Required (serve derives it from the Fernet key).
+	NonceKey []byte
+	// Algorithms are the digest algorithms offered and accepted, most
+	// preferred first: "SHA-256" and/or "MD5" (default DefaultAlgorithms).
+	// Some MD5-only clients (sipp) answer only the first challenge and
+	// give up on SHA-256: put MD5 first for them.
+	Algorithms []string
+	// NonceTTL is how long a nonce is accepted (default 5 min).
+	NonceTTL time.Duration
+
+	// FlushInterval batches binding writes (default 200 ms); SweepInterval
+	// removes expired bindings (default 30 s).
+	FlushInterval, SweepInterval time.Duration
+	// UserAgent is the Server/User-Agent header (default "fsplane").
+	UserAgent string
+}
+
+// Registrar is the registrar, location service and proxy.
+type Registrar struct {
+	opt      Options
+	store    *models.Store
+	log      *slog.Logger
+	now      func() time.Time
+	nonceKey []byte
+	m        *metrics
+	creds    credIndex
+	loc      *location
+
+	reload chan struct{}
+
+	mu        sync.Mutex
+	addrs     []string // bound addresses, "udp 127.0.0.1:5070", …
+	ready     chan struct{}
+	readyOnce sync.Once
+	ua        *sipgo.UserAgent
+	cli       *sipgo.Client
+}
+
+// DeriveNonceKey derives the nonce key from a shared secret (the first
+// Fernet key), so every replica derives the same one.
+func DeriveNonceKey(secret string) []byte {
+	sum := sha256.Sum256([]byte("fsplane registrar nonce\x00" + secret))
+	return sum[:]
+}
+
+// New checks opt and builds a Registrar; Run serves it.
+func New(opt Options) (*Registrar, error) {
+	if opt.Store == nil {
+		return nil, fmt.Errorf("%w: no store", ErrConfig)
+	}
+	if len(opt.NonceKey) < 16 {
+		return nil, fmt.Errorf("%w: nonce key shorter than 16 bytes", ErrConfig)
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Listen == "" {
+		opt.Listen = "127.0.0.1:5070"
+	}
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&opt.DefaultExpires, 3600)
+	def(&opt.MinExpires, 60)
+	def(&opt.MaxExpires, 7200)
+	def(&opt.MaxContacts, 10)
+	def(&opt.MaxBindings, 100000)
+	def(&opt.RetryAfter, 60)
+	if opt.NonceTTL <= 0 {
+		opt.NonceTTL = 5 * time.Minute
+	}
+	if opt.FlushInterval <= 0 {
+		opt.FlushInterval = 200 * time.Millisecond
+	}
+	if opt.SweepInterval <= 0 {
+		opt.SweepInterval = 30 * time.Second
+	}
+	if opt.UserAgent == "" {
+		opt.UserAgent = "fsplane"
+	}
+	if opt.MinExpires < 0 || opt.MinExpires > opt.MaxExpires || opt.DefaultExpires < opt.MinExpires || opt.DefaultExpires > opt.MaxExpires {
+		return nil, fmt.Errorf("%w: expiry policy needs 0 <= min (%d) <= default (%d) <= max (%d)", ErrConfig,
+			opt.MinExpires, opt.DefaultExpires, opt.MaxExpires)
+	}
+	if len(opt.Algorithms) == 0 {
+		opt.Algorithms = DefaultAlgorithms
+	}
+	for i, a := range opt.Algorithms {
+		if a != "MD5" && a != "SHA-256" || slices.Contains(opt.Algorithms[:i], a) {
+			return nil, fmt.Errorf("%w: digest algorithms %q: want MD5 and/or SHA-256, each once", ErrConfig, opt.Algorithms)
+		}
+	}
+	if opt.MaxContacts < 1 || opt.MaxBindings < 1 {
+		return nil, fmt.Errorf("%w: max contacts and max bindings must be positive", ErrConfig)
+	}
+	if opt.TLSConfig != nil && opt.TLSListen == "" {
+		host, port, err := net.SplitHostPort(opt.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("%w: listen %q: %v", ErrConfig, opt.Listen, err)
+		}
+		p, _ := strconv.Atoi(port)
+		if p == 0 {
+			opt.TLSListen = net.JoinHostPort(host, "0")
+		} else {
+			opt.TLSListen = net.JoinHostPort(host, strconv.Itoa(p+1))
+		}
+	}
+	r := &Registrar{opt: opt, store: opt.Store, log: opt.Logger, now: opt.Now, nonceKey: opt.NonceKey,
+		loc: newLocation(), reload: make(chan struct{}, 1), ready: make(chan struct{})}
+	r.m = newMetrics(opt.Registerer, func() float64 { return float64(r.loc.count()) })
+	return r, nil
+}
+
+// OnChange is an events.Bus subscriber: a change to an extension reloads
+// the credential index (in the registrar's own goroutine; never blocks).
+func (r *Registrar) OnChange(ev models.ChangeEvent) {
+	if ev.Kind != models.KindExtension {
+		return
+	}
+	select {
+	case r.reload <- struct{}{}:
+	default: // a reload is pending already and will see this change
+	}
+}
+
+// Reload reads the credential index from the database now.
+func (r *Registrar) Reload(ctx context.Context) error {
+	users, domains, err := loadCredentials(ctx, r.store, func(name string, err error) {
+		r.log.Warn("registrar: extension left out: its password cannot be decrypted", "extension", name, "err", err)
+	})
+	if err != nil {
+		return err
+	}
+	r.creds.mu.Lock()
+	r.creds.users, r.creds.domains = users, domains
+	r.creds.mu.Unlock()
+	return nil
+}
+
+// Addrs returns the bound addresses ("udp 127.0.0.1:5070", "tcp …",
+// "tls …") once Run listens; it waits for that or ctx.
+func (r *Registrar) Addrs(ctx context.Context) ([]string, error) {
+	select {
+	case <-r.ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.addrs...), nil
+}
+
+// Count is the number of registered devices (unexpired bindings).
+func (r *Registrar) Count() int { return r.loc.count() }
+
+// List returns every unexpired binding.
+func (r *Registrar) List() []Binding { return r.loc.list(r.now()) }
+
+// Unregister removes one binding (by AOR and contact as listed).
+func (r *Registrar) Unregister(aor, contact string) error {
+	if !r.loc.remove(aor, contact, r.now()) {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// Run loads credentials and bindings, listens and serves until ctx ends;
+// the bindings changed last are written before it returns.
+func (r *Registrar) Run(ctx context.Context) error {
+	if err := r.Reload(ctx); err != nil {
+		return err
+	}
+	// After a failure: what the last run could not write goes first, so
+	// reading back the table loses nothing.
+	if sets := r.loc.takeDirty(); sets != nil {
+		if err := r.store.ReplaceBindings(ctx, sets); err != nil {
+			r.loc.markDirty(sets)
+			return err
+		}
+	}
+	rows, err := r.store.Bindings(ctx, r.now())
+	if err != nil {
+		return err
+	}
+	r.loc.restore(rows)
+
+	udp, tcp, err := listenPair(r.opt.Listen)
+	if err != nil {
+		return err
+	}
+	ua, err := r.newUA(newFastPath(r, udp).filter)
+	if err != nil {
+		udp.Close()
+		tcp.Close()
+		return fmt.Errorf("registrar: %w", err)
+	}
+	defer ua.Close()
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(slog.New(&redactHandler{h: r.log.Handler()})))
+	if err != nil {
+		udp.Close()
+		tcp.Close()
+		return fmt.Errorf("registrar: %w", err)
+	}
+	r.routes(srv)
+
+	addrs := []string{"udp " + udp.LocalAddr().String(), "tcp " + tcp.Addr().String()}
+	var tlsLn net.Listener
+	if r.opt.TLSConfig != nil {
+		if tlsLn, err = tls.Listen("tcp", r.opt.TLSListen, r.opt.TLSConfig); err != nil {
+			udp.Close()
+			tcp.Close()
+			return fmt.Errorf("registrar: listen tls %s: %w", r.opt.TLSListen, err)
+		}
+		addrs = append(addrs, "tls "+tlsLn.Addr().String())
+	}
+	// The proxy's client: its Via and Record-Route name the UDP address.
+	uh, up, _ := net.SplitHostPort(udp.LocalAddr().String())
+	upn, _ := strconv.Atoi(up)
+	cli, err := sipgo.NewClient(ua, sipgo.WithClientLogger(slog.New(&redactHandler{h: r.log.Handler()})),
+		sipgo.WithClientHostname(uh), sipgo.WithClientPort(upn))
+	if err != nil {
+		udp.Close()
+		tcp.Close()
+		return fmt.Errorf("registrar: %w", err)
+	}
+	r.mu.Lock()
+	r.addrs = addrs
+	r.ua, r.cli = ua, cli
+	r.mu.Unlock()
+	r.readyOnce.Do(func() { close(r.ready) }) // Run may be started again after a failure
+	r.log.Info("registrar listening", "addrs", addrs)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 3)
+	serve := func(f func() error) {
+		go func() { errc <- f() }()
+	}
+	serve(func() error { return srv.ServeUDP(udp) })
+	serve(func() error { return srv.ServeTCP(tcp) })
+	n := 2
+	if tlsLn != nil {
+		serve(func() error { return srv.ServeTLS(tlsLn) })
+		n++
+	}
+	flushed := make(chan struct{})
+	go func() { defer close(flushed); r.flushLoop(ctx) }()
+	go r.reloadLoop(ctx)
+
+	var first error
+	select {
+	case <-ctx.Done():
+	case first = <-errc:
+		n--
+		if first == nil {
+			first = errors.New("registrar: a listener stopped")
+		}
+	}
+	cancel()
+	udp.Close()
+	tcp.Close()
+	if tlsLn != nil {
+		tlsLn.Close()
+	}
+	for ; n > 0; n-- {
+		<-errc
+	}
+	<-flushed
+	return first
+}
+
+// listenPair opens UDP and TCP on one address. With port 0 (tests) the
+// port UDP got may be taken for TCP: another one is tried.
+func listenPair(addr string) (net.PacketConn, net.Listener, error) {
+	_, port, _ := net.SplitHostPort(addr)
+	for attempt := 0; ; attempt++ {
+		udp, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("registrar: listen udp %s: %w", addr, err)
+		}
+		tcp, err := net.Listen("tcp", udp.LocalAddr().String())
+		if err == nil {
+			return udp, tcp, nil
+		}
+		udp.Close()
+		if port != "0" || attempt == 20 {
+			return nil, nil, fmt.Errorf("registrar: listen tcp %s: %w", udp.LocalAddr(), err)
+		}
+	}
+}
+
+func (r *Registrar) reloadLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.reload:
+			if err := r.Reload(ctx); err != nil && ctx.Err() == nil {
+				r.log.Warn("registrar: reloading credentials failed; keeping the previous ones", "err", err)
+				// Try again shortly: the change is not lost.
+				time.AfterFunc(time.Second, func() { r.OnChange(models.ChangeEvent{Kind: models.KindExtension}) })
+			}
+		}
+	}
+}
