@@ -7,11 +7,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/fsplane/fsplane/api"
 	"github.com/fsplane/fsplane/models"
+	"github.com/fsplane/fsplane/registrar"
 )
 
 func TestWithoutSessionLeadsToLogin(t *testing.T) {
@@ -506,5 +508,67 @@ func TestFederationPageShowsTheSTUNProbe(t *testing.T) {
 	}
 	if strings.Contains(p.Body, "<script>x</script>") {
 		t.Error("the probe's detail is not escaped")
+	}
+}
+
+// fakeRegistrar is fsplane's registrar as the API sees it.
+type fakeRegistrar struct {
+	mu       sync.Mutex
+	bindings []registrar.Binding
+	removed  []string
+}
+
+func (f *fakeRegistrar) List() []registrar.Binding {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]registrar.Binding(nil), f.bindings...)
+}
+
+func (f *fakeRegistrar) Count() int { return len(f.List()) }
+
+func (f *fakeRegistrar) Unregister(aor, contact string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, b := range f.bindings {
+		if b.AOR == aor && b.Contact == contact {
+			f.bindings = append(f.bindings[:i], f.bindings[i+1:]...)
+			f.removed = append(f.removed, aor+" "+contact)
+			return nil
+		}
+	}
+	return models.ErrNotFound
+}
+
+// The registrations page lists the registrar's bindings, escaped; a token
+// that may write unregisters one (through the API), a read-only one sees
+// no control and is refused.
+func TestRegistrationsPage(t *testing.T) {
+	reg := &fakeRegistrar{bindings: []registrar.Binding{{AOR: "1001@pbx.example.com", Contact: "sip:1001@192.0.2.7:5062",
+		Q: 1, Received: "192.0.2.7:5062", Transport: "udp", UserAgent: "<script>phone</script>", Expires: time.Now().Add(time.Hour)}}}
+	ev := newEnv(t, envOptions{registrations: reg})
+	ro := ev.browser()
+	ro.login(ev.tokens["sip:read"])
+	p := ro.get("/ui/registrations").want(t, http.StatusOK)
+	if !strings.Contains(p.Body, "1001@pbx.example.com") || !strings.Contains(p.Body, "&lt;script&gt;phone") || strings.Contains(p.Body, "<script>phone") {
+		t.Fatalf("the binding is not listed, or not escaped:\n%s", p.Body)
+	}
+	if strings.Contains(p.Body, "Unregister") {
+		t.Fatal("a read-only token sees the unregister control")
+	}
+	ro.post("/ui/registrations/unregister", url.Values{"aor": {"1001@pbx.example.com"}, "contact": {"sip:1001@192.0.2.7:5062"}}).
+		want(t, http.StatusForbidden)
+
+	rw := ev.browser()
+	rw.login(ev.tokens["admin"])
+	if p := rw.get("/ui/registrations").want(t, http.StatusOK); !strings.Contains(p.Body, "Unregister") {
+		t.Fatalf("no unregister control for a token that may write:\n%s", p.Body)
+	}
+	rw.post("/ui/registrations/unregister", url.Values{"aor": {"1001@pbx.example.com"}, "contact": {"sip:1001@192.0.2.7:5062"}}).
+		want(t, http.StatusSeeOther)
+	if len(reg.removed) != 1 || reg.removed[0] != "1001@pbx.example.com sip:1001@192.0.2.7:5062" {
+		t.Fatalf("unregistered %v", reg.removed)
+	}
+	if p := rw.get("/ui/registrations").want(t, http.StatusOK); !strings.Contains(p.Body, "No device is registered.") {
+		t.Fatalf("the binding is still listed:\n%s", p.Body)
 	}
 }

@@ -82,6 +82,8 @@ type envOptions struct {
 	gatewayPoll time.Duration
 	// stunProbe, when set, answers GET /api/v1/stun/probe.
 	stunProbe func() *api.STUNProbeOut
+	// registrations, when set, is fsplane's own registrar.
+	registrations api.Registrations
 }
 
 // newEnv serves the API and the console the way serve mounts them, on
@@ -104,7 +106,7 @@ func newEnv(t testing.TB, opts ...envOptions) *env {
 		ev.tokens[sc] = ev.mintToken(sc, []string{sc})
 	}
 	verifier := auth.NewVerifier(auth.VerifierOptions{Store: ev.store})
-	ao := api.Options{Store: ev.store, Resolver: fakeResolver{}, Verifier: verifier, STUNProbe: opt.stunProbe}
+	ao := api.Options{Store: ev.store, Resolver: fakeResolver{}, Verifier: verifier, STUNProbe: opt.stunProbe, Registrations: opt.registrations}
 	var view console.ESL
 	if opt.eslNode != "" {
 		m := ev.runESL(bus, opt.eslNode)

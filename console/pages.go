@@ -13,8 +13,50 @@ import (
 	"github.com/fsplane/fsplane/models"
 )
 
+// registration is one binding of fsplane's own registrar, as the API
+// lists it.
+type registration struct {
+	AOR       string    `json:"aor"`
+	Contact   string    `json:"contact"`
+	Q         float64   `json:"q"`
+	Received  string    `json:"received"`
+	Transport string    `json:"transport"`
+	UserAgent string    `json:"user_agent"`
+	Expires   int       `json:"expires"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+type registrationsData struct {
+	Enabled           bool           `json:"enabled"`
+	RegisteredDevices int            `json:"registered_devices"`
+	Items             []registration `json:"items"`
+}
+
+// registrationsPage lists the bindings of fsplane's own registrar, with an
+// unregister action for tokens that may write.
 func (c *Console) registrationsPage(w http.ResponseWriter, r *request) {
-	c.page(w, r, http.StatusOK, "registrations.html", "Registrations", "registrations", nil)
+	var d registrationsData
+	if c.get(w, r, "/api/v1/sip/registrations", &d) {
+		return
+	}
+	c.page(w, r, http.StatusOK, "registrations.html", "Registrations", "registrations", d)
+}
+
+// unregister removes one binding through the API (audited there).
+func (c *Console) unregister(w http.ResponseWriter, r *request) {
+	aor, contact := r.PostForm.Get("aor"), r.PostForm.Get("contact")
+	q := url.Values{"aor": {aor}, "contact": {contact}}
+	res, err := c.call(r, http.MethodDelete, "/api/v1/sip/registrations?"+q.Encode(), nil)
+	if err != nil {
+		c.errorPage(w, r.Request, r.s, http.StatusInternalServerError, "The request could not be made.")
+		return
+	}
+	if !res.ok() {
+		c.apiFailure(w, r, res)
+		return
+	}
+	r.s.addFlash("Unregistered " + contact + " of " + aor + ".")
+	http.Redirect(w, r.Request, "/ui/registrations", http.StatusSeeOther)
 }
 
 type providerRange struct {
