@@ -19,6 +19,7 @@ import (
 
 	"github.com/fsplane/fsplane/api"
 	"github.com/fsplane/fsplane/config"
+	"github.com/fsplane/fsplane/federation"
 	"github.com/fsplane/fsplane/models"
 	"github.com/fsplane/fsplane/stun"
 )
@@ -252,7 +253,46 @@ func (p *publicAddress) once(ctx context.Context) error {
 		}
 		p.log.Info("profile follows the public address", "profile", pr.Name, "from", was, "to", ip)
 	}
+	if err := p.followFederation(ctx, v4, v6); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// followFederation puts the probed public address (IPv4 when found, else
+// IPv6) and the NAT type into the federation settings when they ask for it
+// (use_public_address), through the settings' versioned write: the
+// federation checklist's a-record check and the rendered ext-sip-ip follow.
+func (p *publicAddress) followFederation(ctx context.Context, v4, v6 *stun.ProbeResult) error {
+	set, version, configured, err := federation.Load(ctx, p.store)
+	if err != nil {
+		return fmt.Errorf("public address: federation settings: %w", err)
+	}
+	if !configured || !set.UsePublicAddress {
+		return nil
+	}
+	r := v4
+	if r == nil || r.PublicAddress == "" {
+		r = v6
+	}
+	if r == nil || r.PublicAddress == "" {
+		return nil
+	}
+	ap, err := netip.ParseAddrPort(r.PublicAddress)
+	if err != nil {
+		return nil
+	}
+	ip, nat := ap.Addr().String(), string(r.NATType)
+	if set.PublicAddress == ip && set.NATType == nat {
+		return nil
+	}
+	was := set.PublicAddress
+	set.PublicAddress, set.NATType = ip, nat
+	if err := p.store.PutFederation(ctx, set.ToModel(version)); err != nil {
+		return fmt.Errorf("public address: federation: %w", err)
+	}
+	p.log.Info("federation follows the public address", "from", was, "to", ip, "nat_type", nat)
+	return nil
 }
 
 // publicAddressComponent adds the prober to serve when

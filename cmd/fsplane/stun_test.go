@@ -224,6 +224,25 @@ func TestServeUsePublicAddress(t *testing.T) {
 	if prof["version"] != float64(2) {
 		t.Fatalf("want one write (version 2), got %v", prof["version"])
 	}
+	// Federation settings that ask for it follow too, with the NAT type.
+	code, body = do(t, "PUT", base+"/api/v1/federation", token, "application/json",
+		`{"enabled":false,"domain":"example.com","fqdn":"sip.example.com","mode":"open","port":5061,"use_public_address":true,"public_address":"192.0.2.1"}`)
+	if code != http.StatusOK {
+		t.Fatalf("federation: %d %s", code, body)
+	}
+	var fed map[string]any
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		code, body = do(t, "GET", base+"/api/v1/federation", token, "", "")
+		_ = json.Unmarshal([]byte(body), &fed)
+		if fed["public_address"] == "127.0.0.1" && fed["nat_type"] == "open" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the federation did not follow the public address: %d %s", code, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	// The seeded profiles did not ask for it.
 	if _, body := do(t, "GET", base+"/api/v1/sip/profiles", token, "", ""); strings.Count(body, `"use_public_address":true`) != 1 {
 		t.Fatalf("profiles: %s", body)
