@@ -20,6 +20,8 @@ type Federation interface {
 	// Apply checks and installs the certificate of enabled settings.
 	Apply(s federation.Settings) error
 	Warnings(ctx context.Context) ([]string, error)
+	// ProfileWarnings are the warnings about single profiles, by name.
+	ProfileWarnings(ctx context.Context) (map[string]string, error)
 	TLSDir() string
 }
 

@@ -47,6 +47,21 @@ func TestFederationAPI(t *testing.T) {
 	if ws := fmt.Sprint(m["warnings"]); !strings.Contains(ws, `profile "internal" has TLS without a configured certificate`) {
 		t.Errorf("warnings: %s", ws)
 	}
+	// The profile itself says so in the API, and only the TLS one.
+	profileWarnings := func() string {
+		t.Helper()
+		pr := ev.do(http.MethodGet, "/api/v1/sip/profiles/internal", read, nil)
+		if pr.Code != 200 {
+			t.Fatalf("profile: %d %s", pr.Code, pr.Body)
+		}
+		return fmt.Sprint(pr.JSON(t)["warnings"])
+	}
+	if ws := profileWarnings(); !strings.Contains(ws, "TLS without a configured certificate") {
+		t.Errorf("profile internal: warnings %s", ws)
+	}
+	if ws := fmt.Sprint(ev.do(http.MethodGet, "/api/v1/sip/profiles/external-ipv4", read, nil).JSON(t)["warnings"]); ws != "<nil>" {
+		t.Errorf("profile external-ipv4 (no TLS) warned: %s", ws)
+	}
 
 	body := map[string]any{"enabled": true, "domain": "good.test", "fqdn": "sip.good.test", "cert_file": wild, "key_file": wildKey,
 		"ca_file": p.RootFile, "profile": "internal", "bind_address": "127.0.0.1", "port": port, "public_address": "127.0.0.1"}
@@ -85,6 +100,9 @@ func TestFederationAPI(t *testing.T) {
 	}
 	if ws := fmt.Sprint(r.JSON(t)["warnings"]); strings.Contains(ws, `"internal"`) {
 		t.Errorf("the federation profile still warned about: %s", ws)
+	}
+	if ws := profileWarnings(); ws != "<nil>" {
+		t.Errorf("profile internal still warns with its certificate in place: %s", ws)
 	}
 	ev.mu.Lock()
 	last := ev.events[len(ev.events)-1]

@@ -68,6 +68,9 @@ type profileOut struct {
 	UsePublicAddress bool      `json:"use_public_address"`
 	CreatedAt        time.Time `json:"created_at"`
 	UpdatedAt        time.Time `json:"updated_at"`
+	// Warnings are findings about the profile as it is, e.g. TLS without
+	// a configured certificate (FreeSWITCH then serves a self-signed one).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 type profileList struct {
@@ -75,6 +78,23 @@ type profileList struct {
 	Total  int64        `json:"total"`
 	Limit  int          `json:"limit"`
 	Offset int          `json:"offset"`
+}
+
+// withWarnings adds the federation's warnings about each profile.
+func (s *server) withWarnings(ctx context.Context, outs ...*profileOut) error {
+	if s.federation == nil {
+		return nil
+	}
+	ws, err := s.federation.ProfileWarnings(ctx)
+	if err != nil {
+		return err
+	}
+	for _, o := range outs {
+		if w, ok := ws[o.Name]; ok {
+			o.Warnings = []string{w}
+		}
+	}
+	return nil
 }
 
 func toProfileOut(p *models.Profile) profileOut {
@@ -313,6 +333,13 @@ func (s *server) listProfiles(c echo.Context) error {
 	for i := pg.Offset; i < len(rows) && i < pg.Offset+pg.Limit; i++ {
 		out.Items = append(out.Items, toProfileOut(&rows[i]))
 	}
+	ptrs := make([]*profileOut, len(out.Items))
+	for i := range out.Items {
+		ptrs[i] = &out.Items[i]
+	}
+	if err := s.withWarnings(c.Request().Context(), ptrs...); err != nil {
+		return err
+	}
 	return c.JSON(http.StatusOK, out)
 }
 
@@ -337,7 +364,11 @@ func (s *server) createProfile(c echo.Context) error {
 	if err := s.store.CreateProfile(c.Request().Context(), &p); err != nil {
 		return about(err, "profile %q", p.Name)
 	}
-	return created(c, "/api/v1/sip/profiles/"+strconv.FormatUint(uint64(p.ID), 10), p.Version, toProfileOut(&p))
+	out := toProfileOut(&p)
+	if err := s.withWarnings(c.Request().Context(), &out); err != nil {
+		return err
+	}
+	return created(c, "/api/v1/sip/profiles/"+strconv.FormatUint(uint64(p.ID), 10), p.Version, out)
 }
 
 func (s *server) profileParam(c echo.Context) (*models.Profile, error) {
@@ -361,7 +392,11 @@ func (s *server) getProfile(c echo.Context) error {
 		return err
 	}
 	setETag(c, p.Version)
-	return c.JSON(http.StatusOK, toProfileOut(p))
+	out := toProfileOut(p)
+	if err := s.withWarnings(c.Request().Context(), &out); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 func (s *server) putProfile(c echo.Context) error   { return s.updateProfile(c, false) }
@@ -412,7 +447,11 @@ func (s *server) updateProfile(c echo.Context, patch bool) error {
 		return about(err, "profile %q", old.Name)
 	}
 	setETag(c, p.Version)
-	return c.JSON(http.StatusOK, toProfileOut(&p))
+	out := toProfileOut(&p)
+	if err := s.withWarnings(c.Request().Context(), &out); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 func (s *server) deleteProfile(c echo.Context) error {

@@ -228,14 +228,8 @@ func (s *Service) Warnings(ctx context.Context) ([]string, error) {
 	}
 	var out []string
 	leaf := Installed(s.opt.TLSDir)
-	fedProfile := ""
-	if configured && set.Enabled && leaf != nil {
-		fedProfile = set.Profile
-	}
-	for _, p := range profiles {
-		if p.TLS && p.TLSCertDir == "" && p.Name != fedProfile {
-			out = append(out, fmt.Sprintf("profile %q has TLS without a configured certificate: FreeSWITCH serves a self-signed one from its own certificate directory", p.Name))
-		}
+	for _, w := range profileWarnings(set, configured, leaf != nil, profiles) {
+		out = append(out, w)
 	}
 	if configured && set.Enabled {
 		switch {
@@ -264,6 +258,37 @@ func (s *Service) Warnings(ctx context.Context) ([]string, error) {
 	}
 	slices.Sort(out)
 	return out, nil
+}
+
+// ProfileWarnings are the warnings about sofia profiles alone, by profile
+// name: TLS without a configured certificate (the API shows them on the
+// profile).
+func (s *Service) ProfileWarnings(ctx context.Context) (map[string]string, error) {
+	set, _, configured, err := s.Settings(ctx)
+	if err != nil {
+		return nil, err
+	}
+	profiles, err := s.opt.Store.ListProfiles(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return profileWarnings(set, configured, Installed(s.opt.TLSDir) != nil, profiles), nil
+}
+
+// profileWarnings: a TLS profile with no tls-cert-dir of its own, unless it
+// is the enabled federation's, whose certificate is in place.
+func profileWarnings(set Settings, configured, installed bool, profiles []models.Profile) map[string]string {
+	fedProfile := ""
+	if configured && set.Enabled && installed {
+		fedProfile = set.Profile
+	}
+	out := map[string]string{}
+	for _, p := range profiles {
+		if p.TLS && p.TLSCertDir == "" && p.Name != fedProfile {
+			out[p.Name] = fmt.Sprintf("profile %q has TLS without a configured certificate: FreeSWITCH serves a self-signed one from its own certificate directory", p.Name)
+		}
+	}
+	return out
 }
 
 // Readiness folds Warnings into a /readyz answer: degraded, never down (a
