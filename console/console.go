@@ -56,8 +56,10 @@ type Options struct {
 	// IdleTimeout ends a session after this long without a request
 	// (default 1h); MaxAge ends it this long after login (default 12h).
 	IdleTimeout, MaxAge time.Duration
-	// GatewayPoll is how often gateway states are read while a browser
-	// listens for live updates (default 2s).
+	// GatewayPoll is how often gateway states are read anew while a
+	// browser listens for live updates (default 15s): FreeSWITCH's own
+	// gateway events are pushed at once when ESL offers them
+	// (esl.Manager.OnGatewayState); the poll is the net.
 	GatewayPoll time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -93,7 +95,7 @@ func New(opt Options) (*Console, error) {
 		opt.MaxAge = 12 * time.Hour
 	}
 	if opt.GatewayPoll <= 0 {
-		opt.GatewayPoll = 2 * time.Second
+		opt.GatewayPoll = 15 * time.Second
 	}
 	pages, err := parsePages()
 	if err != nil {

@@ -29,9 +29,10 @@
 //     anyway.
 //   - Live updates are server-sent events at /ui/events: "change" for every
 //     committed change (the events.Bus feed, OnChange) and "gateway" when a
-//     gateway's state on a node changes. Gateway states are polled through
-//     ESL (GatewayStatus) every GatewayPoll while at least one browser
-//     listens, and only then. Without JavaScript every page still reads
+//     gateway's state on a node changes: pushed when FreeSWITCH reports it
+//     (sofia::gateway_state through esl.Manager.OnGatewayState), and read
+//     through ESL (GatewayStatus) every GatewayPoll as a net while at least
+//     one browser listens. Without JavaScript every page still reads
 //     right; reloading shows the news.
 //   - Pages are readable without JavaScript; the script (static/console.js,
 //     ours, no third-party code) only adds the live updates, copy buttons

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fsplane/fsplane/auth"
+	"github.com/fsplane/fsplane/esl"
 	"github.com/fsplane/fsplane/models"
 )
 
@@ -49,9 +50,23 @@ type hub struct {
 	pollers  sync.WaitGroup          // a stopped poller may outlive its successor's start
 	last     map[string]gatewayEvent // trunk\x00node → as last sent
 	nodes    string                  // the nodes' states as last seen
+	kick     chan string             // gateways FreeSWITCH reported a state for
 }
 
-func newHub(c *Console) *hub { return &hub{c: c, subs: map[*listener]struct{}{}} }
+func newHub(c *Console) *hub {
+	h := &hub{c: c, subs: map[*listener]struct{}{}, kick: make(chan string, 256)}
+	// FreeSWITCH's gateway events are pushed at once; the poll stays as
+	// the net (and for the first states of a new stream).
+	if src, ok := c.opt.ESL.(interface{ OnGatewayState(func(esl.GatewayEvent)) }); ok {
+		src.OnGatewayState(func(ev esl.GatewayEvent) {
+			select {
+			case h.kick <- ev.Gateway:
+			default: // full: the next poll sends it
+			}
+		})
+	}
+	return h
+}
 
 func (h *hub) add(session string, admin bool) *listener {
 	l := &listener{session: session, admin: admin, ch: make(chan sseEvent, 64), done: make(chan struct{})}
@@ -166,14 +181,28 @@ func (h *hub) poll(ctx context.Context) {
 	defer h.pollers.Done()
 	t := time.NewTicker(h.c.opt.GatewayPoll)
 	defer t.Stop()
+	h.pollOnce(ctx)
 	for {
-		h.pollOnce(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			h.pollOnce(ctx)
+		case name := <-h.kick:
+			h.pollTrunk(ctx, name)
 		}
 	}
+}
+
+// pollTrunk sends the state of one trunk's gateways, on its event.
+func (h *hub) pollTrunk(ctx context.Context, name string) {
+	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	t, err := h.c.opt.Store.TrunkByName(qctx, name)
+	if err != nil {
+		return // not a trunk of ours (or gone): nothing to show
+	}
+	h.sendStates(qctx, *t)
 }
 
 func (h *hub) pollOnce(ctx context.Context) {
@@ -203,24 +232,29 @@ func (h *hub) pollOnce(ctx context.Context) {
 		if ctx.Err() != nil {
 			return // stopped: what it would send is no one's news
 		}
-		gws, _ := h.c.opt.ESL.GatewayStatus(qctx, t)
-		for _, gs := range gws {
-			cell := cellOf(gs)
-			g := gatewayEvent{Trunk: cell.Trunk, Node: cell.Node, State: cell.State, Detail: cell.Detail, Class: cell.Class}
-			key := t.Name + "\x00" + gs.Node
-			h.mu.Lock()
-			old, seen := h.last[key]
-			// The detail of a waiting gateway counts down ("retry in
-			// 25s"): only the state itself is news.
-			changed := !seen || old.State != g.State || old.Class != g.Class
-			if changed {
-				h.last[key] = g
-			}
-			h.mu.Unlock()
-			if changed {
-				b, _ := json.Marshal(g)
-				h.broadcast(sseEvent{name: "gateway", data: b}, false)
-			}
+		h.sendStates(qctx, t)
+	}
+}
+
+// sendStates broadcasts t's gateway states that changed since last sent.
+func (h *hub) sendStates(qctx context.Context, t models.Trunk) {
+	gws, _ := h.c.opt.ESL.GatewayStatus(qctx, t)
+	for _, gs := range gws {
+		cell := cellOf(gs)
+		g := gatewayEvent{Trunk: cell.Trunk, Node: cell.Node, State: cell.State, Detail: cell.Detail, Class: cell.Class}
+		key := t.Name + "\x00" + gs.Node
+		h.mu.Lock()
+		old, seen := h.last[key]
+		// The detail of a waiting gateway counts down ("retry in
+		// 25s"): only the state itself is news.
+		changed := !seen || old.State != g.State || old.Class != g.Class
+		if changed {
+			h.last[key] = g
+		}
+		h.mu.Unlock()
+		if changed {
+			b, _ := json.Marshal(g)
+			h.broadcast(sseEvent{name: "gateway", data: b}, false)
 		}
 	}
 }

@@ -182,3 +182,35 @@ func TestLiveEvents(t *testing.T) {
 	b.post("/ui/logout", url.Values{}).toLogin(t)
 	stream.next(t, "logout", "{}")
 }
+
+// FreeSWITCH's gateway events reach the browser without a poll: with an
+// hour between polls, a state change still arrives (pushed through
+// esl.Manager.OnGatewayState).
+func TestGatewayEventsArePushed(t *testing.T) {
+	fs := esltest.Start(t, esltest.Options{Profiles: []string{"external-ipv4", "internal"}})
+	fs.DefineGateway(esltest.Gateway{Name: "1und1", Profile: "internal", Register: true})
+	ev := newEnv(t, envOptions{eslNode: fs.Addr(), gatewayPoll: time.Hour})
+	b := ev.browser()
+	b.login(ev.tokens["admin"])
+	b.get("/ui/trunks")
+	b.post("/ui/trunks", url.Values{"preset": {"1und1"}, "name": {"1und1"}, "numbers": {"+4934556643378"},
+		"username": {"4934556643378"}, "password": {"your-sip-password"}}).want(t, http.StatusSeeOther)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, ok := fs.Gateway("1und1"); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the gateway was never loaded on the node")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stream := b.events(t) // its first (and, here, only) poll runs now
+	stream.next(t, "gateway", `"trunk":"1und1"`)
+	fs.SetGatewayState("1und1", "FAIL_WAIT", "DOWN")
+	if d := stream.next(t, "gateway", `"state":"FAIL_WAIT"`); !strings.Contains(d, `"class":"bad"`) {
+		t.Errorf("gateway event %s", d)
+	}
+	fs.SetGatewayState("1und1", "REGED", "UP")
+	stream.next(t, "gateway", `"state":"REGED"`)
+}

@@ -16,6 +16,7 @@ func (n *node) handleEvent(ev Event) {
 		g := n.gws[gw]
 		g.state, g.ping, g.at, g.fromEvent = ev.Get("State"), ev.Get("Ping-Status"), n.now(), true
 		n.gws[gw] = g
+		n.m.gatewayState(GatewayEvent{Node: n.addr, Gateway: gw, State: g.state})
 	case "sofia::gateway_delete":
 		delete(n.gws, gw)
 		if ch, ok := n.waiters[gw]; ok {

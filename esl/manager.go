@@ -170,6 +170,35 @@ type Manager struct {
 
 	runMu   sync.Mutex
 	running bool
+
+	gwMu   sync.RWMutex
+	gwSubs []func(GatewayEvent)
+}
+
+// GatewayEvent is a gateway state a FreeSWITCH node reported
+// (sofia::gateway_state).
+type GatewayEvent struct {
+	Node    string // the node's address
+	Gateway string // the gateway (trunk) name
+	State   string // REGED, NOREG, TRYING, FAIL_WAIT, …
+}
+
+// OnGatewayState adds f, called for every gateway state a node reports,
+// in the node's event order. f runs in the node's event handling: it must
+// return at once (hand the event to a goroutine or a channel) and must not
+// call the Manager.
+func (m *Manager) OnGatewayState(f func(GatewayEvent)) {
+	m.gwMu.Lock()
+	defer m.gwMu.Unlock()
+	m.gwSubs = append(m.gwSubs, f)
+}
+
+func (m *Manager) gatewayState(ev GatewayEvent) {
+	m.gwMu.RLock()
+	defer m.gwMu.RUnlock()
+	for _, f := range m.gwSubs {
+		f(ev)
+	}
 }
 
 // New validates opt and builds a Manager; Run starts it.

@@ -213,8 +213,8 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 	mux.Handle("/", apiHandler)
 	// The operator console: its writes are requests to apiHandler.
 	var consoleESL console.ESL
-	if m != nil {
-		consoleESL = m
+	if eslView != nil {
+		consoleESL = eslView // the replica-aware view; its Manager pushes gateway events
 	}
 	ui, err := console.New(console.Options{API: apiHandler, Verifier: verifier, Store: s, ESL: consoleESL,
 		Logger: a.log.With("component", "console"), Registerer: reg})
