@@ -7,6 +7,9 @@ type metrics struct {
 	responses   *prometheus.CounterVec
 	writeErrors prometheus.Counter
 	auths       *prometheus.CounterVec
+	// streamRefused counts TCP/TLS connections closed at accept for the
+	// connection limits.
+	streamRefused prometheus.Counter
 }
 
 // newMetrics registers the registrar's metrics with reg (nil: unregistered).
@@ -27,11 +30,15 @@ func newMetrics(reg prometheus.Registerer, devices func() float64) *metrics {
 		}),
 		auths: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fsplane_registrar_digest_checks_total",
-			Help: "Digest credentials checked, by algorithm (MD5, SHA-256) and result (ok, rejected).",
+			Help: "Digest credentials checked, by algorithm (MD5, SHA-256) and result (ok, rejected, replayed).",
 		}, []string{"algorithm", "result"}),
+		streamRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "fsplane_registrar_stream_connections_refused_total",
+			Help: "TCP and TLS connections closed at accept: over the total or the per-source limit.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.devices, m.responses, m.writeErrors, m.auths)
+		reg.MustRegister(m.devices, m.responses, m.writeErrors, m.auths, m.streamRefused)
 	}
 	return m
 }

@@ -240,6 +240,15 @@ func (r *Registrar) authenticate(req *sip.Request, domain string, now time.Time)
 		r.m.auths.WithLabelValues(alg, "rejected").Inc()
 		return "", r.reply(req, 403, "Forbidden")
 	}
+	txn := ""
+	if cid, cseq := req.CallID(), req.CSeq(); cid != nil && cseq != nil {
+		txn = cid.Value() + "\x00" + cseq.Value()
+	}
+	if !r.ncs.fresh(creds.Nonce, creds.Username, uint64(creds.Nc), txn, now, r.opt.NonceTTL) {
+		// A replayed Authorization header (the same nc again).
+		r.m.auths.WithLabelValues(alg, "replayed").Inc()
+		return "", r.reply(req, 403, "Forbidden")
+	}
 	r.m.auths.WithLabelValues(alg, "ok").Inc()
 	return creds.Username, nil
 }

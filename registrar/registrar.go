@@ -72,6 +72,7 @@ type Registrar struct {
 	m        *metrics
 	creds    credIndex
 	loc      *location
+	ncs      nonceCounts // nonce counts seen, against replays
 
 	reload chan struct{}
 
@@ -236,10 +237,12 @@ func (r *Registrar) Run(ctx context.Context) error {
 	}
 	r.loc.restore(rows)
 
-	udp, tcp, err := listenPair(r.opt.Listen)
+	udp, tcpLn, err := listenPair(r.opt.Listen)
 	if err != nil {
 		return err
 	}
+	idle := time.Duration(r.opt.MaxExpires)*time.Second + time.Minute
+	tcp := newLimitListener(tcpLn, maxStreamConns, maxStreamConnsPerSource, idle, r.m.streamRefused.Inc)
 	ua, err := r.newUA(newFastPath(r, udp).filter)
 	if err != nil {
 		udp.Close()
@@ -258,11 +261,14 @@ func (r *Registrar) Run(ctx context.Context) error {
 	addrs := []string{"udp " + udp.LocalAddr().String(), "tcp " + tcp.Addr().String()}
 	var tlsLn net.Listener
 	if r.opt.TLSConfig != nil {
-		if tlsLn, err = tls.Listen("tcp", r.opt.TLSListen, r.opt.TLSConfig); err != nil {
+		raw, err := net.Listen("tcp", r.opt.TLSListen)
+		if err != nil {
 			udp.Close()
 			tcp.Close()
 			return fmt.Errorf("registrar: listen tls %s: %w", r.opt.TLSListen, err)
 		}
+		// The handshake is the first read: limitListener bounds it.
+		tlsLn = tls.NewListener(newLimitListener(raw, maxStreamConns, maxStreamConnsPerSource, idle, r.m.streamRefused.Inc), r.opt.TLSConfig)
 		addrs = append(addrs, "tls "+tlsLn.Addr().String())
 	}
 	// The proxy's client: its Via and Record-Route name the UDP address.

@@ -12,6 +12,8 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/icholy/digest"
+
 	"github.com/fsplane/fsplane/models"
 	"github.com/fsplane/fsplane/models/modelstest"
 	"github.com/fsplane/fsplane/registrar"
@@ -558,4 +560,32 @@ func TestStatelessRetransmission(t *testing.T) {
 	if f.reg.Count() != 1 {
 		t.Fatalf("%d bindings", f.reg.Count())
 	}
+}
+
+// A captured Authorization header cannot register another contact: the
+// same nonce count again, in a new request, is refused (403); the owner's
+// next request with the next nc, and a retransmission of the same request,
+// still work.
+func TestReplayedAuthorizationRefused(t *testing.T) {
+	f := start(t, registrar.Options{})
+	c := f.dial(t, "udp")
+	reg := registrartest.Reg{User: "1001", Domain: domain, Contacts: []string{"<sip:1001@127.0.0.1:7001>"}}
+	ch := registrartest.Challenge(t, c.Do(reg), "MD5")
+	reg.Authorization = registrartest.Answer(t, ch, "1001", domain, pw1001)
+	wantCode(t, c.Do(reg), 200)
+
+	attacker := f.dial(t, "udp")
+	stolen := registrartest.Reg{User: "1001", Domain: domain, Contacts: []string{"<sip:evil@127.0.0.1:6666>"}, Authorization: reg.Authorization}
+	wantCode(t, attacker.Do(stolen), 403)
+	for _, b := range f.reg.List() {
+		if strings.Contains(b.Contact, "evil") {
+			t.Fatalf("the replayed header registered %s", b.Contact)
+		}
+	}
+	cred, err := digest.Digest(ch, digest.Options{Method: "REGISTER", URI: "sip:" + domain, Username: "1001", Password: pw1001, Count: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.Authorization = cred.String()
+	wantCode(t, c.Do(reg), 200)
 }
