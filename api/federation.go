@@ -47,7 +47,8 @@ func (s *server) federationRoutes() []route {
 	return []route{
 		{method: http.MethodGet, path: path, scope: auth.ScopeSIPRead, summary: "Federation settings, with warnings (TLS profiles without a certificate, expiry, restart needed)",
 			handler: s.getFederation, out: federationOut{}, status: 200},
-		{method: http.MethodPut, path: path, scope: auth.ScopeSIPWrite, summary: "Replace the federation settings; an enabled federation's certificate is checked and put in place first",
+		// admin: the settings name files on this host (certificate, key, CA).
+		{method: http.MethodPut, path: path, scope: auth.ScopeAdmin, summary: "Replace the federation settings (admin: they name certificate and key files on this host); an enabled federation's certificate is checked and put in place first",
 			handler: s.putFederation, in: federationIn{}, out: federationOut{}, status: 200, errors: []int{400, 409, 412, 413, 415, 422}},
 		{method: http.MethodGet, path: path + "/check", scope: auth.ScopeSIPRead, summary: "Run the federation checklist on the stored settings",
 			handler: s.checkFederation, out: federation.Report{}, status: 200},

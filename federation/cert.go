@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -26,13 +27,13 @@ type Certificate struct {
 // LoadCertificate reads certFile (leaf first, then the chain) and keyFile
 // ("" when the key sits in certFile, as in FreeSWITCH's agent.pem).
 func LoadCertificate(certFile, keyFile string) (*Certificate, error) {
-	raw, err := os.ReadFile(certFile)
+	raw, err := readPEMFile(certFile)
 	if err != nil {
 		return nil, fmt.Errorf("certificate: %w", err)
 	}
 	keyRaw := raw
 	if keyFile != "" {
-		if keyRaw, err = os.ReadFile(keyFile); err != nil {
+		if keyRaw, err = readPEMFile(keyFile); err != nil {
 			return nil, fmt.Errorf("key: %w", err)
 		}
 	}
@@ -201,8 +202,41 @@ func (c *Certificate) DaysLeft(now time.Time) int {
 	return int(c.Leaf.NotAfter.Sub(now).Hours() / 24)
 }
 
+// maxPEMFile bounds a certificate, key or CA file: a chain of a few
+// certificates is some KiB.
+const maxPEMFile = 1 << 20
+
+// readPEMFile reads a regular file of at most maxPEMFile bytes. The paths
+// come from the API: a device (/dev/zero), a FIFO or a huge file must not
+// hang or exhaust fsplane.
+func readPEMFile(name string) ([]byte, error) {
+	fi, err := os.Stat(name)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", name)
+	}
+	if fi.Size() > maxPEMFile {
+		return nil, fmt.Errorf("%s is larger than %d bytes: not a certificate or key file", name, maxPEMFile)
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	raw, err := io.ReadAll(io.LimitReader(f, maxPEMFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(raw) > maxPEMFile {
+		return nil, fmt.Errorf("%s is larger than %d bytes: not a certificate or key file", name, maxPEMFile)
+	}
+	return raw, nil
+}
+
 func addPEMFile(pool *x509.CertPool, file string) (*x509.CertPool, error) {
-	raw, err := os.ReadFile(file)
+	raw, err := readPEMFile(file)
 	if err != nil {
 		return nil, fmt.Errorf("ca file: %w", err)
 	}
