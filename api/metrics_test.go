@@ -26,6 +26,29 @@ func TestMetrics(t *testing.T) {
 	ev.do("GET", "/api/v1/sip/trunks/42", rd, nil).want(t, http.StatusNotFound)
 	rec := httptest.NewRecorder()
 	e.ServeHTTP(rec, httptest.NewRequest("GET", "/no/such/route/12345", nil))
+	for _, m := range []string{"FOO1", "FOO2"} { // invented methods share one label
+		e.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(m, "/api/v1/sip/trunks", nil))
+	}
+	byMethod := map[string]float64{}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "fsplane_api_requests_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == "method" {
+					byMethod[lp.GetValue()] += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	if byMethod["other"] != 2 || byMethod["FOO1"] != 0 || byMethod["FOO2"] != 0 {
+		t.Errorf("requests by method %v: invented methods must share the label other", byMethod)
+	}
 
 	if got := counter(t, reg, "fsplane_api_requests_total", map[string]string{"method": "GET", "route": "/api/v1/sip/trunks", "code": "200"}); got != 2 {
 		t.Errorf("200s: %v", got)

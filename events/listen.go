@@ -49,7 +49,9 @@ func Listen(ctx context.Context, databaseURL string, wake chan<- struct{}, repor
 		},
 		LogError: func(ctx context.Context, err error) {
 			if ctx.Err() == nil {
-				report(fmt.Errorf("events: listen for changes: %w", err))
+				// Every failure here is the database connection's: marked
+				// unavailable, /readyz shows no driver text (hosts, users).
+				report(fmt.Errorf("%w: events: listen for changes: %w", models.ErrUnavailable, err))
 			}
 		},
 		ReconnectDelay: time.Second,

@@ -289,7 +289,8 @@ func TestReachableMutualTLS(t *testing.T) {
 func TestSettingsFieldErrors(t *testing.T) {
 	s := Settings{Enabled: true, Domain: "Good.Test", FQDN: "sip.good.test.", CertFile: "rel.pem", Profile: "federation",
 		Mode: ModeDirect, BindAddress: "sip.good.test", UsePublicAddress: true,
-		Routes: []Route{{Domain: "peer.example", FQDN: "sip.peer.example"}, {Domain: "peer.example", FQDN: "x..y"}}}
+		Routes: []Route{{Domain: "peer.example", FQDN: "sip.peer.example"}, {Domain: "peer.example", FQDN: "x..y"},
+			{Domain: "a-peer-domain-long-enough-that-its-gateway-name-exceeds.example", FQDN: "sip.peer.example"}}}
 	s.Defaults()
 	got := s.FieldErrors()
 	for field, want := range map[string]string{
@@ -301,6 +302,7 @@ func TestSettingsFieldErrors(t *testing.T) {
 		"routes[1].domain": "has two routes",
 		"routes[1].fqdn":   "empty or over-long label",
 		"routes[0].domain": "",
+		"routes[2].domain": "gateway name",
 		"profile":          "",
 		"mode":             "",
 	} {

@@ -48,6 +48,10 @@ type Service struct {
 	opt     ServiceOptions
 	metrics *metrics
 
+	// installMu serialises putting files in place (Apply from the API,
+	// Sync from the watcher): agent.pem and cafile.pem from one source.
+	installMu sync.Mutex
+
 	mu         sync.Mutex
 	refused    string // why the last replacement was refused, "" when none
 	refusedDER []byte // the refused leaf, so a poll does not count it again
@@ -175,6 +179,8 @@ func (s *Service) Apply(set Settings) error {
 	if err != nil {
 		return err
 	}
+	s.installMu.Lock()
+	defer s.installMu.Unlock()
 	if err := Install(s.opt.TLSDir, c, chain); err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/fsplane/fsplane/models"
 	"github.com/fsplane/fsplane/names"
 )
 
@@ -175,6 +176,13 @@ func (s *Settings) FieldErrors() map[string]string {
 	for i, r := range s.Routes {
 		f := "routes[" + strconv.Itoa(i) + "]"
 		name(f+".domain", r.Domain, "required")
+		// The route becomes gateway federation-<domain>: it must be a
+		// gateway name, or it would be refused at render time.
+		if r.Domain != "" {
+			if err := names.Gateway(models.FederationRouteGateway(r.Domain)); err != nil {
+				add(f+".domain", err)
+			}
+		}
 		if seen[r.Domain] {
 			errs = append(errs, f+".domain: "+r.Domain+" has two routes")
 		}

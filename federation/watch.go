@@ -64,7 +64,10 @@ func (s *Service) Sync(ctx context.Context) (installed bool, err error) {
 		}
 		return false, nil
 	}
-	if err := Install(s.opt.TLSDir, c, chain); err != nil {
+	s.installMu.Lock()
+	err = Install(s.opt.TLSDir, c, chain)
+	s.installMu.Unlock()
+	if err != nil {
 		return false, err
 	}
 	s.setRefused("", nil)
