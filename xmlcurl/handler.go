@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -486,16 +487,19 @@ func (h *Handler) Health() (status, detail string) {
 		parts = append(parts, "database unreachable since "+since+"; answering from the last good renders, unknown users get not-found")
 	}
 	if ps := h.problems.list(); len(ps) > 0 {
-		const show = 5
-		var names []string
-		for i, p := range ps {
-			if i == show {
-				names = append(names, fmt.Sprintf("and %d more", len(ps)-show))
-				break
-			}
-			names = append(names, fmt.Sprintf("%s %q (%s)", p.Kind, p.Name, p.Reason))
+		// /readyz is public: counts by kind, not the rows' names or the
+		// reasons (render_error in the API and the log name them).
+		byKind := map[string]int{}
+		for _, p := range ps {
+			byKind[p.Kind]++
 		}
-		parts = append(parts, fmt.Sprintf("%d stored rows cannot be rendered and are not in FreeSWITCH: %s", len(ps), strings.Join(names, "; ")))
+		kinds := make([]string, 0, len(byKind))
+		for k, n := range byKind {
+			kinds = append(kinds, fmt.Sprintf("%d %s", n, k))
+		}
+		slices.Sort(kinds)
+		parts = append(parts, fmt.Sprintf("%d stored rows cannot be rendered and are not in FreeSWITCH (%s): see render_error in the API",
+			len(ps), strings.Join(kinds, ", ")))
 	}
 	if len(parts) == 0 {
 		return "ok", ""
