@@ -32,6 +32,7 @@ import (
 	"github.com/fsplane/fsplane/names"
 	"github.com/fsplane/fsplane/providers"
 	"github.com/fsplane/fsplane/xmlcurl"
+	"github.com/fsplane/fsplane/xmlcurl/xmlcurltest"
 )
 
 // TestPropertyAcceptedReachesFreeSWITCH is issue 9's property: extensions,
@@ -1353,7 +1354,7 @@ func isNotFoundDoc(ans string) bool {
 // readBack checks that FreeSWITCH's pre-processor leaves the answer as it
 // is, and parses it.
 func readBack(t *rapid.T, ans string) *etree.Document {
-	out, cmds := fsPreprocess(ans, map[string]string{"x": "EXPANDED", "hostname": "EXPANDED", "domain": "EXPANDED"})
+	out, cmds := xmlcurltest.Preprocess(ans, map[string]string{"x": "EXPANDED", "hostname": "EXPANDED", "domain": "EXPANDED"})
 	if len(cmds) > 0 {
 		t.Fatalf("the pre-processor would execute %q in\n%s", cmds, ans)
 	}
@@ -1520,90 +1521,3 @@ func metricSum(t *testing.T, reg *prometheus.Registry, name string) float64 {
 }
 
 // ---- FreeSWITCH's pre-processor ----
-
-// fsPreprocess is a copy of the port in xmlcurl/preprocess_test.go (which
-// package api cannot import): what preprocess() in src/switch_xml.c does
-// to an xml-curl answer line by line. Keep the two in step.
-func fsPreprocess(in string, vars map[string]string) (out string, commands []string) {
-	var b strings.Builder
-	ml := false
-	for _, line := range strings.SplitAfter(in, "\n") {
-		if line == "" {
-			continue
-		}
-		bp := expandVars(line, vars)
-		if strings.Contains(line, "<include>") || strings.Contains(line, "</include>") || strings.Contains(line, "<?") {
-			continue
-		}
-		if ml {
-			i := strings.Index(line, "-->")
-			if i < 0 {
-				continue
-			}
-			ml = false
-			bp = line[i+3:]
-		}
-		if i := indexFold(bp, "x-pre-process"); i >= 0 {
-			if i > 0 && bp[i-1] == '<' {
-				commands = append(commands, bp)
-			}
-			continue
-		}
-		if i := strings.Index(bp, "<!--#"); i >= 0 {
-			b.WriteString(bp[:i])
-			if j := strings.Index(bp[i:], "-->"); j >= 0 {
-				b.WriteString(bp[i+j+3:])
-			} else {
-				ml = true
-			}
-			commands = append(commands, bp[i:])
-			continue
-		}
-		b.WriteString(bp)
-	}
-	return b.String(), commands
-}
-
-func expandVars(s string, vars map[string]string) string {
-	if !strings.Contains(s, "$${") {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		if strings.HasPrefix(s[i:], "$${") {
-			if end := findEndParen(s, i+2); end >= 0 {
-				b.WriteString(vars[s[i+3:end]])
-				i = end + 1
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-		i++
-	}
-	return b.String()
-}
-
-func findEndParen(s string, open int) int {
-	depth := 0
-	for i := open; i < len(s); i++ {
-		switch s[i] {
-		case '{':
-			depth++
-		case '}':
-			depth--
-			if depth == 0 {
-				return i
-			}
-		}
-	}
-	return -1
-}
-
-func indexFold(s, lower string) int {
-	for i := 0; i+len(lower) <= len(s); i++ {
-		if strings.EqualFold(s[i:i+len(lower)], lower) {
-			return i
-		}
-	}
-	return -1
-}

@@ -1,104 +1,16 @@
 package xmlcurl
 
 import (
-	"strings"
 	"testing"
+
+	"github.com/fsplane/fsplane/xmlcurl/xmlcurltest"
 )
 
-// fsPreprocess is a Go port of what FreeSWITCH's preprocess() (src/switch_xml.c,
-// reached from mod_xml_curl through switch_xml_parse_file) does to a body
-// line by line: expand "$${name}" (expand_vars, with switch_find_end_paren's
-// nesting), drop lines containing "<include>", "</include>" or "<?", drop or
-// execute lines containing "X-pre-process" (case-insensitive), and execute
-// "<!--#" commands. Executed commands are reported, not run.
-func fsPreprocess(in string, vars map[string]string) (out string, commands []string) {
-	var b strings.Builder
-	ml := false
-	for _, line := range strings.SplitAfter(in, "\n") {
-		if line == "" {
-			continue
-		}
-		bp := expandVars(line, vars)
-		if strings.Contains(line, "<include>") || strings.Contains(line, "</include>") || strings.Contains(line, "<?") {
-			continue
-		}
-		if ml {
-			i := strings.Index(line, "-->")
-			if i < 0 {
-				continue
-			}
-			ml = false
-			bp = line[i+3:]
-		}
-		if i := indexFold(bp, "x-pre-process"); i >= 0 {
-			if i > 0 && bp[i-1] == '<' {
-				commands = append(commands, bp)
-			}
-			continue
-		}
-		if i := strings.Index(bp, "<!--#"); i >= 0 {
-			b.WriteString(bp[:i])
-			if j := strings.Index(bp[i:], "-->"); j >= 0 {
-				b.WriteString(bp[i+j+3:])
-			} else {
-				ml = true
-			}
-			commands = append(commands, bp[i:])
-			continue
-		}
-		b.WriteString(bp)
-	}
-	return b.String(), commands
+// fsPreprocess is FreeSWITCH's pre-processor (xmlcurltest.Preprocess).
+func fsPreprocess(in string, vars map[string]string) (string, []string) {
+	return xmlcurltest.Preprocess(in, vars)
 }
 
-func expandVars(s string, vars map[string]string) string {
-	if !strings.Contains(s, "$${") {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		if strings.HasPrefix(s[i:], "$${") {
-			if end := findEndParen(s, i+2); end >= 0 {
-				b.WriteString(vars[s[i+3:end]])
-				i = end + 1
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-		i++
-	}
-	return b.String()
-}
-
-// findEndParen mirrors switch_find_end_paren: the '}' closing the '{' at
-// open, counting nested pairs.
-func findEndParen(s string, open int) int {
-	depth := 0
-	for i := open; i < len(s); i++ {
-		switch s[i] {
-		case '{':
-			depth++
-		case '}':
-			depth--
-			if depth == 0 {
-				return i
-			}
-		}
-	}
-	return -1
-}
-
-func indexFold(s, lower string) int {
-	for i := 0; i+len(lower) <= len(s); i++ {
-		if strings.EqualFold(s[i:i+len(lower)], lower) {
-			return i
-		}
-	}
-	return -1
-}
-
-// assertSurvivesPreprocess fails unless FreeSWITCH's pre-processor leaves
-// body exactly as it is and runs nothing.
 func assertSurvivesPreprocess(t testing.TB, body string) {
 	t.Helper()
 	out, cmds := fsPreprocess(body, map[string]string{"x": "EXPANDED", "hostname": "EXPANDED", "domain": "EXPANDED"})
@@ -125,7 +37,7 @@ func TestPreprocessEmulation(t *testing.T) {
 			t.Errorf("emulation leaves %q alone", in)
 		}
 	}
-	if got := expandVars("a$${x{y}}b$${x}", map[string]string{"x{y}": "1", "x": "2"}); got != "a1b2" {
+	if got, _ := fsPreprocess("a$${x{y}}b$${x}\n", map[string]string{"x{y}": "1", "x": "2"}); got != "a1b2\n" {
 		t.Errorf("nested expansion: %q", got)
 	}
 }
