@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,6 +32,10 @@ type Registrar struct {
 	// use the topmost they support; sipp and some old phones read only
 	// the first, so MD5,SHA-256 serves them.
 	DigestAlgorithms []string
+	// Trusted are the source networks whose requests the proxy forwards
+	// without credentials (FSPLANE_REGISTRAR_TRUSTED_NETWORKS, CIDRs;
+	// "none" trusts nobody). Nil: loopback, where FreeSWITCH usually is.
+	Trusted []netip.Prefix
 }
 
 // Registrar setting names.
@@ -45,6 +50,7 @@ const (
 	EnvRegistrarTLSKey         = "FSPLANE_REGISTRAR_TLS_KEY"
 	EnvRegistrarTLSListen      = "FSPLANE_REGISTRAR_TLS_LISTEN"
 	EnvRegistrarDigest         = "FSPLANE_REGISTRAR_DIGEST_ALGORITHMS"
+	EnvRegistrarTrusted        = "FSPLANE_REGISTRAR_TRUSTED_NETWORKS"
 )
 
 // DefaultRegistrarPort is the registrar's port when FSPLANE_REGISTRAR_LISTEN
@@ -60,7 +66,7 @@ func defaultRegistrar() Registrar {
 var registrarSettings = []string{
 	EnvRegistrarListen, EnvRegistrarDefaultExpires, EnvRegistrarMinExpires, EnvRegistrarMaxExpires,
 	EnvRegistrarMaxContacts, EnvRegistrarMaxBindings, EnvRegistrarTLSCert, EnvRegistrarTLSKey, EnvRegistrarTLSListen,
-	EnvRegistrarDigest,
+	EnvRegistrarDigest, EnvRegistrarTrusted,
 }
 
 // Kept apart from the main list so the registrar's settings are one block.
@@ -118,6 +124,19 @@ func (c *Config) applyRegistrar(name, value string) (ok bool, err error) {
 			}
 		}
 		r.DigestAlgorithms = algs
+	case EnvRegistrarTrusted:
+		r.Trusted = nil
+		if strings.EqualFold(strings.TrimSpace(value), "none") {
+			r.Trusted = []netip.Prefix{}
+			break
+		}
+		for _, c := range splitList(value) {
+			p, err := netip.ParsePrefix(c)
+			if err != nil {
+				return true, fmt.Errorf("%s: %q is not a CIDR (e.g. 192.0.2.10/32), or none", name, c)
+			}
+			r.Trusted = append(r.Trusted, p.Masked())
+		}
 	default:
 		return false, nil
 	}

@@ -33,6 +33,19 @@ func TestRegistrarSettings(t *testing.T) {
 	if err := c.Apply(EnvRegistrarListen, "127.0.0.2:5080"); err != nil || c.Registrar.Listen != "127.0.0.2:5080" {
 		t.Fatalf("host:port: %q %v", c.Registrar.Listen, err)
 	}
+	if c.Registrar.Trusted != nil {
+		t.Fatalf("trusted networks by default %v, want nil (the registrar's loopback)", c.Registrar.Trusted)
+	}
+	if err := c.Apply(EnvRegistrarTrusted, "192.0.2.10/32, 2001:db8::/64"); err != nil || len(c.Registrar.Trusted) != 2 ||
+		c.Registrar.Trusted[1].String() != "2001:db8::/64" {
+		t.Fatalf("trusted %v %v", c.Registrar.Trusted, err)
+	}
+	if err := c.Apply(EnvRegistrarTrusted, "none"); err != nil || c.Registrar.Trusted == nil || len(c.Registrar.Trusted) != 0 {
+		t.Fatalf("none: %v %v", c.Registrar.Trusted, err)
+	}
+	if err := c.Apply(EnvRegistrarTrusted, "192.0.2.10"); err == nil || !strings.Contains(err.Error(), "not a CIDR") {
+		t.Fatalf("a bare address: %v", err)
+	}
 }
 
 func TestRegistrarBad(t *testing.T) {

@@ -50,6 +50,9 @@
 //     404 for an unknown AOR, 480 without binding, 405 for other methods
 //     addressed to the registrar itself, OPTIONS to it 200. It relays only
 //     to its own AORs and to contacts registered with it: no open relay.
+//     Out of a dialog, a sender outside Options.Trusted gets 407 and must
+//     authenticate as its From user before any AOR is looked up (so the
+//     404/480 distinction is only told to users of the served domains).
 //   - Malformed input is answered 400 or dropped, never a crash (RFC 4475,
 //     fuzzed). sipgo's logs never carry a SIP message or a quoted header
 //     line (redactHandler).

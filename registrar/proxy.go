@@ -3,6 +3,7 @@ package registrar
 import (
 	"context"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -49,6 +50,12 @@ func (r *Registrar) proxy(req *sip.Request, tx sip.ServerTransaction) *sip.Respo
 	if isContact {
 		targets = []binding{t}
 	} else {
+		// Out of a dialog: only a trusted source (FreeSWITCH) or a user of
+		// a served domain who authenticates may have anything forwarded,
+		// and nobody else learns whether an AOR exists.
+		if res := r.admit(req); res != nil {
+			return res
+		}
 		// Another proxy's Route (or none): this proxy only serves its
 		// AORs, whatever route the sender planned.
 		aor := req.Recipient.User + "@" + strings.ToLower(req.Recipient.Host)
@@ -71,6 +78,32 @@ func (r *Registrar) proxy(req *sip.Request, tx sip.ServerTransaction) *sip.Respo
 		return r.reply(req, 500, "Server Internal Error") // not serving (a test calling the path directly)
 	}
 	r.forward(cli, req, tx, targets)
+	return nil
+}
+
+// admit lets a request from a trusted network through, and otherwise asks
+// for proxy credentials (407) of a user of the domain the sender claims
+// (the From host, a domain this registrar serves); nil means admitted.
+func (r *Registrar) admit(req *sip.Request) *sip.Response {
+	if src, err := netip.ParseAddrPort(req.Source()); err == nil {
+		for _, p := range r.opt.Trusted {
+			if p.Contains(src.Addr().Unmap()) {
+				return nil
+			}
+		}
+	}
+	from := req.From()
+	if from == nil {
+		return r.reply(req, 400, "Missing From")
+	}
+	domain := strings.ToLower(from.Address.Host)
+	user, res := r.authenticateAs(req, domain, r.now(), proxyAuth)
+	if res != nil {
+		return res
+	}
+	if user != from.Address.User {
+		return r.reply(req, 403, "Forbidden") // credentials of one user, From of another
+	}
 	return nil
 }
 

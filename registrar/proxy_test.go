@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/icholy/digest"
 
 	"github.com/fsplane/fsplane/registrar"
 	"github.com/fsplane/fsplane/registrar/registrartest"
@@ -224,4 +225,61 @@ func TestProxyReachesBindingOfAnotherReplica(t *testing.T) {
 	}()
 	alice := registrartest.Dial(t, "udp", g.udp)
 	wantCode(t, alice.Request("MESSAGE", "sip:1002@"+domain, "1001", domain), 200)
+}
+
+// From outside the trusted networks the proxy forwards nothing without
+// credentials: every out-of-dialog request gets the same 407, whether its
+// AOR exists or not (no enumeration); a served user's Proxy-Authorization
+// gets it forwarded, and credentials of one user under another's From are
+// refused.
+func TestProxyAuthenticatesUntrustedSenders(t *testing.T) {
+	f := start(t, registrar.Options{Trusted: registrar.NoTrustedNetworks})
+	bob := f.dial(t, "udp")
+	wantCode(t, bob.Register(registrartest.Reg{User: "1002", Domain: domain}, pw1002, "MD5"), 200)
+	alice := f.dial(t, "udp")
+
+	var challenge *digest.Challenge
+	for _, target := range []string{"sip:1002@" + domain, "sip:9999@" + domain} {
+		res := alice.Request("MESSAGE", target, "1001", domain)
+		wantCode(t, res, 407)
+		h := res.GetHeader("Proxy-Authenticate")
+		if h == nil {
+			t.Fatalf("%s: 407 without Proxy-Authenticate", target)
+		}
+		ch, err := digest.ParseChallenge(h.Value())
+		if err != nil {
+			t.Fatal(err)
+		}
+		challenge = ch
+	}
+	nc := 0 // each use of the nonce counts up, as clients do (and the replay guard wants)
+	auth := func(user, password, target string) string {
+		ch := *challenge
+		ch.Algorithm = "MD5"
+		nc++
+		cred, err := digest.Digest(&ch, digest.Options{Method: "MESSAGE", URI: target, Username: user, Password: password, Count: nc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return "Proxy-Authorization: " + cred.String()
+	}
+	done := make(chan *sip.Request, 1)
+	go func() {
+		req := bob.ReadRequest(10 * time.Second)
+		if req != nil {
+			bob.Respond(req, 200, "OK")
+		}
+		done <- req
+	}()
+	target := "sip:1002@" + domain
+	wantCode(t, alice.Request("MESSAGE", target, "1001", domain, auth("1001", pw1001, target)), 200)
+	if got := <-done; got == nil || got.Method != sip.MESSAGE {
+		t.Fatalf("bob got %v", got)
+	}
+	// Authenticated, the AOR's existence is the sender's to know.
+	wantCode(t, alice.Request("MESSAGE", "sip:9999@"+domain, "1001", domain, auth("1001", pw1001, "sip:9999@"+domain)), 404)
+	// 1001's credentials under 1002's name.
+	wantCode(t, alice.Request("MESSAGE", target, "1002", domain, auth("1001", pw1001, target)), 403)
+	// A wrong password.
+	wantCode(t, alice.Request("MESSAGE", target, "1001", domain, auth("1001", "wrong", target)), 403)
 }

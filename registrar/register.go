@@ -191,11 +191,28 @@ func (r *Registrar) register(req *sip.Request, _ sip.ServerTransaction) *sip.Res
 	return r.bind(req, aor, now)
 }
 
-// authenticate checks the digest credentials for domain; it returns the
-// authenticated user, or the response to send.
+// authenticate checks the registrar's digest credentials for domain; it
+// returns the authenticated user, or the response to send.
 func (r *Registrar) authenticate(req *sip.Request, domain string, now time.Time) (string, *sip.Response) {
+	return r.authenticateAs(req, domain, now, wwwAuth)
+}
+
+// authKind names the headers and status of a digest exchange: the
+// registrar's (401, Authorization) or the proxy's (407,
+// Proxy-Authorization).
+type authKind struct {
+	code                    int
+	reason, header, request string
+}
+
+var (
+	wwwAuth   = authKind{401, "Unauthorized", "WWW-Authenticate", "Authorization"}
+	proxyAuth = authKind{407, "Proxy Authentication Required", "Proxy-Authenticate", "Proxy-Authorization"}
+)
+
+func (r *Registrar) authenticateAs(req *sip.Request, domain string, now time.Time, kind authKind) (string, *sip.Response) {
 	var creds *digest.Credentials
-	for _, h := range req.GetHeaders("Authorization") {
+	for _, h := range req.GetHeaders(kind.request) {
 		if !digest.IsDigest(h.Value()) {
 			continue // another scheme (RFC 4475 regaut01): challenge as if absent
 		}
@@ -209,20 +226,20 @@ func (r *Registrar) authenticate(req *sip.Request, domain string, now time.Time)
 		}
 	}
 	if creds == nil {
-		return "", r.challenge(req, domain, now, false)
+		return "", r.challengeAs(req, domain, now, false, kind)
 	}
 	alg := strings.ToUpper(creds.Algorithm)
 	if alg == "" {
 		alg = "MD5"
 	}
 	if !slices.Contains(r.opt.Algorithms, alg) {
-		return "", r.challenge(req, domain, now, false)
+		return "", r.challengeAs(req, domain, now, false, kind)
 	}
 	switch r.checkNonce(creds.Nonce, domain, now) {
 	case nonceBad:
-		return "", r.challenge(req, domain, now, false)
+		return "", r.challengeAs(req, domain, now, false, kind)
 	case nonceStale:
-		return "", r.challenge(req, domain, now, true)
+		return "", r.challengeAs(req, domain, now, true, kind)
 	}
 	// Unknown and known users take the same path: a hash of a password
 	// nobody has stands in for the missing one.
@@ -253,12 +270,12 @@ func (r *Registrar) authenticate(req *sip.Request, domain string, now time.Time)
 	return creds.Username, nil
 }
 
-func (r *Registrar) challenge(req *sip.Request, domain string, now time.Time, stale bool) *sip.Response {
-	res := r.reply(req, 401, "Unauthorized")
+func (r *Registrar) challengeAs(req *sip.Request, domain string, now time.Time, stale bool, kind authKind) *sip.Response {
+	res := r.reply(req, kind.code, kind.reason)
 	nonce := r.newNonce(domain, now)
 	for _, alg := range r.opt.Algorithms {
 		ch := digest.Challenge{Realm: domain, Nonce: nonce, Algorithm: alg, QOP: []string{"auth"}, Stale: stale}
-		res.AppendHeader(sip.NewHeader("WWW-Authenticate", ch.String()))
+		res.AppendHeader(sip.NewHeader(kind.header, ch.String()))
 	}
 	return res
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"slices"
 	"strconv"
 	"sync"
@@ -60,7 +61,21 @@ type Options struct {
 	FlushInterval, SweepInterval time.Duration
 	// UserAgent is the Server/User-Agent header (default "fsplane").
 	UserAgent string
+
+	// Trusted are the source networks whose requests the proxy forwards
+	// without credentials: the FreeSWITCH hosts that reach fallback-
+	// registered phones. Everyone else authenticates as a user of the
+	// served domains (407 Proxy-Authenticate) before anything is
+	// forwarded or an AOR is looked up. nil means loopback only;
+	// NoTrustedNetworks trusts nobody.
+	Trusted []netip.Prefix
 }
+
+// NoTrustedNetworks, as Options.Trusted, makes every sender authenticate.
+var NoTrustedNetworks = []netip.Prefix{}
+
+// defaultTrusted: fsplane usually shares its host with FreeSWITCH.
+var defaultTrusted = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 
 // Registrar is the registrar, location service and proxy.
 type Registrar struct {
@@ -130,6 +145,9 @@ func New(opt Options) (*Registrar, error) {
 	}
 	if opt.UserAgent == "" {
 		opt.UserAgent = "fsplane"
+	}
+	if opt.Trusted == nil {
+		opt.Trusted = defaultTrusted
 	}
 	if opt.MinExpires < 0 || opt.MinExpires > opt.MaxExpires || opt.DefaultExpires < opt.MinExpires || opt.DefaultExpires > opt.MaxExpires {
 		return nil, fmt.Errorf("%w: expiry policy needs 0 <= min (%d) <= default (%d) <= max (%d)", ErrConfig,

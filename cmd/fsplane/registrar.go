@@ -35,6 +35,7 @@ func (a *app) registrar(s *models.Store, kr *secrets.Keyring, reg prometheus.Reg
 		Listen: rc.Listen, TLSListen: rc.TLSListen, TLSConfig: tlsConf,
 		DefaultExpires: rc.DefaultExpires, MinExpires: rc.MinExpires, MaxExpires: rc.MaxExpires,
 		MaxContacts: rc.MaxContacts, MaxBindings: rc.MaxBindings, Algorithms: rc.DigestAlgorithms,
+		Trusted: rc.Trusted,
 		// Every replica shares the Fernet keys, so each accepts the
 		// others' nonces.
 		NonceKey: registrar.DeriveNonceKey(kr.Encoded()[0]),
