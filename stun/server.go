@@ -292,6 +292,8 @@ func (s *Server) readLoop(r *responder, udp *[numUDP][]*net.UDPConn, sock int, c
 const (
 	tcpIdle     = 30 * time.Second
 	maxTCPConns = 256
+	// maxTCPConnsPerSource keeps one address from taking every slot.
+	maxTCPConnsPerSource = 8
 )
 
 func (s *Server) acceptLoop(ctx context.Context, r *responder, ln net.Listener) error {
@@ -300,6 +302,7 @@ func (s *Server) acceptLoop(ctx context.Context, r *responder, ln net.Listener) 
 	defer wg.Wait()
 	var mu sync.Mutex
 	conns := map[net.Conn]struct{}{}
+	perSource := map[netip.Addr]int{}
 	go func() {
 		<-ctx.Done()
 		mu.Lock()
@@ -320,10 +323,26 @@ func (s *Server) acceptLoop(ctx context.Context, r *responder, ln net.Listener) 
 			}
 			return err
 		}
+		src := c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
+		mu.Lock()
+		full := perSource[src] >= maxTCPConnsPerSource
+		if !full {
+			perSource[src]++
+		}
+		mu.Unlock()
+		if full {
+			_ = c.Close() // that source holds its share already
+			continue
+		}
 		select {
 		case sem <- struct{}{}:
 		default:
 			_ = c.Close() // too many: the client may retry
+			mu.Lock()
+			if perSource[src]--; perSource[src] <= 0 {
+				delete(perSource, src)
+			}
+			mu.Unlock()
 			continue
 		}
 		mu.Lock()
@@ -336,6 +355,9 @@ func (s *Server) acceptLoop(ctx context.Context, r *responder, ln net.Listener) 
 			_ = c.Close()
 			mu.Lock()
 			delete(conns, c)
+			if perSource[src]--; perSource[src] <= 0 {
+				delete(perSource, src)
+			}
 			mu.Unlock()
 			<-sem
 		}()

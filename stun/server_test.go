@@ -297,3 +297,40 @@ func TestServerBusyPort(t *testing.T) {
 		t.Fatal("a failed Listen left sockets open")
 	}
 }
+
+// One source cannot take every TCP slot: beyond maxTCPConnsPerSource its
+// connections are closed at once, while another source is still served.
+func TestServerTCPPerSourceLimit(t *testing.T) {
+	s := startServer(t, Config{Primary: netip.MustParseAddrPort("127.0.0.1:0")}, nil)
+	addr := s.Addresses().A1P1.String()
+	dialFrom := func(local string) net.Conn {
+		t.Helper()
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	answers := func(c net.Conn) bool {
+		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+		if _, err := c.Write(request(t, stun.Fingerprint)); err != nil {
+			return false
+		}
+		hdr := make([]byte, 20)
+		_, err := io.ReadFull(c, hdr)
+		return err == nil
+	}
+	for i := range maxTCPConnsPerSource {
+		if c := dialFrom("127.0.0.1"); !answers(c) {
+			t.Fatalf("connection %d within the limit not answered", i)
+		}
+	}
+	if answers(dialFrom("127.0.0.1")) {
+		t.Fatal("a connection over the per-source limit was served")
+	}
+	if !answers(dialFrom("127.0.0.3")) {
+		t.Fatal("another source was refused")
+	}
+}
