@@ -68,6 +68,11 @@ func newHub(c *Console) *hub {
 	return h
 }
 
+// maxStreamsPerSession bounds one session's open live-update streams (a
+// browser needs one per tab): each holds a goroutine and a connection.
+const maxStreamsPerSession = 16
+
+// add registers a stream for session; nil when the session has its share.
 func (h *hub) add(session string, admin bool) *listener {
 	l := &listener{session: session, admin: admin, ch: make(chan sseEvent, 64), done: make(chan struct{})}
 	h.mu.Lock()
@@ -75,6 +80,15 @@ func (h *hub) add(session string, admin bool) *listener {
 	if h.closed {
 		l.end()
 		return l
+	}
+	n := 0
+	for o := range h.subs {
+		if o.session == session {
+			n++
+		}
+	}
+	if n >= maxStreamsPerSession {
+		return nil
 	}
 	h.subs[l] = struct{}{}
 	if len(h.subs) == 1 && h.c.opt.ESL != nil {
@@ -265,13 +279,18 @@ const sseHeartbeat = 15 * time.Second
 
 func (c *Console) events(w http.ResponseWriter, r *request) {
 	rc := http.NewResponseController(w)
+	l := c.hub.add(r.s.id, r.p.Allows(auth.ScopeAdmin))
+	if l == nil {
+		c.met.refused.WithLabelValues("streams").Inc()
+		http.Error(w, "too many live-update streams for this session", http.StatusTooManyRequests)
+		return
+	}
+	defer c.hub.remove(l)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	l := c.hub.add(r.s.id, r.p.Allows(auth.ScopeAdmin))
-	defer c.hub.remove(l)
 	c.met.streams.Inc()
 	defer c.met.streams.Dec()
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fsplane/fsplane/console"
 	"github.com/fsplane/fsplane/esl/esltest"
 	"github.com/fsplane/fsplane/models"
 )
@@ -213,4 +214,25 @@ func TestGatewayEventsArePushed(t *testing.T) {
 	}
 	fs.SetGatewayState("1und1", "REGED", "UP")
 	stream.next(t, "gateway", `"state":"REGED"`)
+}
+
+// One session cannot open live-update streams without end: beyond its
+// share the stream is refused (429), and a closed one frees its place.
+func TestStreamsPerSessionBounded(t *testing.T) {
+	ev := newEnv(t)
+	b := ev.browser()
+	b.login(ev.tokens["admin"])
+	b.get("/ui/trunks")
+	for range console.MaxStreamsPerSession {
+		b.events(t)
+	}
+	req, _ := http.NewRequest(http.MethodGet, ev.srv.URL+"/ui/events", nil)
+	res, err := b.c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("stream over the session's share: %d, want 429", res.StatusCode)
+	}
 }

@@ -1,0 +1,4 @@
+package console
+
+// MaxStreamsPerSession is maxStreamsPerSession, for the tests.
+const MaxStreamsPerSession = maxStreamsPerSession
