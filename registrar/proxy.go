@@ -310,10 +310,13 @@ func (r *Registrar) forwardOne(cli *sipgo.Client, req *sip.Request, tx sip.Serve
 		out.PrependHeader(&sip.RecordRouteHeader{Address: sip.Uri{Scheme: "sip", Host: host, Port: port,
 			UriParams: sip.HeaderParams{{K: "transport", V: "udp"}, {K: "lr", V: ""}}}})
 	}
-	ctx, stop := context.WithTimeout(context.Background(), 32*time.Second)
-	defer stop()
-	ctx = context.WithoutCancel(ctx)
-	clTx, err := cli.TransactionRequest(ctx, out, func(*sipgo.Client, *sip.Request) error { return nil })
+	// The branch's own clock (the transaction must not end with a
+	// context): 32 s for a first answer, then, once an INVITE rings,
+	// Timer C (§16.6 step 11, > 3 min) after which it is cancelled.
+	timeout := time.NewTimer(branchTimeout)
+	defer timeout.Stop()
+	ringing := false
+	clTx, err := cli.TransactionRequest(context.Background(), out, func(*sipgo.Client, *sip.Request) error { return nil })
 	if err != nil {
 		r.log.Debug("registrar: forwarding failed", "to", t.received, "err", err)
 		return nil, false
@@ -328,6 +331,10 @@ func (r *Registrar) forwardOne(cli *sipgo.Client, req *sip.Request, tx sip.Serve
 			if res.StatusCode == 100 {
 				continue // hop by hop
 			}
+			if res.StatusCode < 200 && out.IsInvite() {
+				ringing = true
+				timeout.Reset(r.opt.TimerC) // each provisional restarts Timer C
+			}
 			if res.StatusCode < 300 {
 				_ = tx.Respond(r.relayed(req, res))
 				if res.StatusCode >= 200 {
@@ -341,11 +348,18 @@ func (r *Registrar) forwardOne(cli *sipgo.Client, req *sip.Request, tx sip.Serve
 			return nil, true
 		case <-clTx.Done():
 			return nil, false
-		case <-ctx.Done():
+		case <-timeout.C:
+			if ringing {
+				r.cancel(cli, out) // Timer C: give up on a phone that only rings
+			}
 			return nil, false
 		}
 	}
 }
+
+// branchTimeout is how long a forwarded request may go without any
+// answer: 64*T1, as a client transaction's Timer B or F.
+const branchTimeout = 32 * time.Second
 
 // via is this proxy's Via for an outgoing request (the transport layer
 // writes the real sent-by).

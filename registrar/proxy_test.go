@@ -283,3 +283,42 @@ func TestProxyAuthenticatesUntrustedSenders(t *testing.T) {
 	// A wrong password.
 	wantCode(t, alice.Request("MESSAGE", target, "1001", domain, auth("1001", "wrong", target)), 403)
 }
+
+// An INVITE that only rings is cancelled when Timer C runs out (§16.6 step
+// 11), and the caller gets a final answer.
+func TestProxyTimerCCancelsARingingBranch(t *testing.T) {
+	f := start(t, registrar.Options{TimerC: 300 * time.Millisecond})
+	bob := f.dial(t, "udp")
+	wantCode(t, bob.Register(registrartest.Reg{User: "1002", Domain: domain}, pw1002, "MD5"), 200)
+	alice := f.dial(t, "udp")
+
+	cancelled := make(chan bool, 1)
+	go func() {
+		inv := bob.ReadRequest(10 * time.Second)
+		if inv == nil || inv.Method != sip.INVITE {
+			cancelled <- false
+			return
+		}
+		bob.Respond(inv, 180, "Ringing")
+		for {
+			req := bob.ReadRequest(10 * time.Second)
+			if req == nil {
+				cancelled <- false
+				return
+			}
+			if req.Method == sip.CANCEL {
+				bob.Respond(req, 200, "OK")
+				bob.Respond(inv, 487, "Request Terminated")
+				cancelled <- true
+				return
+			}
+		}
+	}()
+	// Request waits for the final answer (it passes the relayed 180 by).
+	if res := alice.Request("INVITE", "sip:1002@"+domain, "1001", domain); res.StatusCode < 400 {
+		t.Fatalf("final answer %d, want a failure once the ringing branch is given up", res.StatusCode)
+	}
+	if !<-cancelled {
+		t.Fatal("bob's ringing INVITE was never cancelled")
+	}
+}

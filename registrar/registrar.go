@@ -61,6 +61,9 @@ type Options struct {
 	FlushInterval, SweepInterval time.Duration
 	// UserAgent is the Server/User-Agent header (default "fsplane").
 	UserAgent string
+	// TimerC is how long a forwarded INVITE may ring before the proxy
+	// cancels it (RFC 3261 §16.6 step 11; default 181 s, over 3 minutes).
+	TimerC time.Duration
 
 	// Trusted are the source networks whose requests the proxy forwards
 	// without credentials: the FreeSWITCH hosts that reach fallback-
@@ -148,6 +151,9 @@ func New(opt Options) (*Registrar, error) {
 	}
 	if opt.Trusted == nil {
 		opt.Trusted = defaultTrusted
+	}
+	if opt.TimerC <= 0 {
+		opt.TimerC = 181 * time.Second
 	}
 	if opt.MinExpires < 0 || opt.MinExpires > opt.MaxExpires || opt.DefaultExpires < opt.MinExpires || opt.DefaultExpires > opt.MaxExpires {
 		return nil, fmt.Errorf("%w: expiry policy needs 0 <= min (%d) <= default (%d) <= max (%d)", ErrConfig,
