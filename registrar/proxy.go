@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -257,7 +258,13 @@ func (r *Registrar) forward(cli *sipgo.Client, req *sip.Request, tx sip.ServerTr
 	var best *sip.Response
 	cancelled := make(chan struct{})
 	if req.IsInvite() {
-		tx.OnCancel(func(*sip.Request) { close(cancelled) })
+		var once sync.Once
+		cancel := func() { once.Do(func() { close(cancelled) }) }
+		// false: the transaction was cancelled (or ended) before the
+		// callback was in place; sipgo may still call it too.
+		if !tx.OnCancel(func(*sip.Request) { cancel() }) {
+			cancel()
+		}
 	}
 	for _, t := range targets {
 		res, done := r.forwardOne(cli, req, tx, t, cancelled)
