@@ -60,10 +60,10 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		}
 		l.mu.Unlock()
 		if !ok {
-			c.Close()
 			if l.dropped != nil {
-				l.dropped()
+				l.dropped() // counted before the close the peer sees
 			}
+			c.Close()
 			continue
 		}
 		return &limitConn{Conn: c, l: l, src: src, firstBy: time.Now().Add(firstByteTimeout)}, nil
