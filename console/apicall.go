@@ -130,6 +130,36 @@ func (c *Console) get(w http.ResponseWriter, r *request, path string, v any) (ha
 	return true
 }
 
+// ifMatch is the If-Match header for the version the form was rendered
+// with, none when it carries no version.
+func ifMatch(r *request) []string {
+	if v := r.PostForm.Get("version"); v != "" {
+		return []string{"If-Match", `"` + v + `"`}
+	}
+	return nil
+}
+
+// write sends a write the form asked for (with its If-Match). It answers
+// a failure itself and returns nil then; on success the caller answers.
+func (c *Console) write(w http.ResponseWriter, r *request, method, path string, body any) *apiResp {
+	res, err := c.call(r, method, path, body, ifMatch(r)...)
+	if err != nil {
+		c.errorPage(w, r.Request, r.s, http.StatusInternalServerError, "The request could not be made.")
+		return nil
+	}
+	if !res.ok() {
+		c.apiFailure(w, r, res)
+		return nil
+	}
+	return res
+}
+
+// done flashes msg and leads back to page after a successful write.
+func done(w http.ResponseWriter, r *request, msg, page string) {
+	r.s.addFlash(msg)
+	http.Redirect(w, r.Request, page, http.StatusSeeOther)
+}
+
 // apiFailure shows an API error that no form field can hold.
 func (c *Console) apiFailure(w http.ResponseWriter, r *request, res *apiResp) {
 	if res.Code == http.StatusUnauthorized {

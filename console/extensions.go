@@ -95,27 +95,20 @@ func (c *Console) setExtensionEnabled(w http.ResponseWriter, r *request) {
 		return
 	}
 	on := r.PostForm.Get("enabled") == "true"
-	var hdr []string
-	if v := r.PostForm.Get("version"); v != "" {
-		hdr = []string{"If-Match", `"` + v + `"`}
-	}
-	res, err := c.call(r, http.MethodPatch, path, map[string]any{"enabled": on}, hdr...)
-	if err != nil {
-		c.errorPage(w, r.Request, r.s, http.StatusInternalServerError, "The request could not be made.")
-		return
-	}
-	if !res.ok() {
-		c.apiFailure(w, r, res)
+	res := c.write(w, r, http.MethodPatch, path, map[string]any{"enabled": on})
+	if res == nil {
 		return
 	}
 	var out extension
 	_ = res.decode(&out)
-	what := "disabled"
+	done(w, r, "Extension "+out.UserID+"@"+out.Domain+" "+enabledWord(on)+".", "/ui/extensions")
+}
+
+func enabledWord(on bool) string {
 	if on {
-		what = "enabled"
+		return "enabled"
 	}
-	r.s.addFlash("Extension " + out.UserID + "@" + out.Domain + " " + what + ".")
-	http.Redirect(w, r.Request, "/ui/extensions", http.StatusSeeOther)
+	return "disabled"
 }
 
 func (c *Console) deleteExtensionPage(w http.ResponseWriter, r *request) {
@@ -137,19 +130,7 @@ func (c *Console) deleteExtension(w http.ResponseWriter, r *request) {
 		c.errorPage(w, r.Request, r.s, http.StatusNotFound, "No such extension.")
 		return
 	}
-	var hdr []string
-	if v := r.PostForm.Get("version"); v != "" {
-		hdr = []string{"If-Match", `"` + v + `"`}
+	if c.write(w, r, http.MethodDelete, path, nil) != nil {
+		done(w, r, "Extension "+r.PostForm.Get("name")+" deleted.", "/ui/extensions")
 	}
-	res, err := c.call(r, http.MethodDelete, path, nil, hdr...)
-	if err != nil {
-		c.errorPage(w, r.Request, r.s, http.StatusInternalServerError, "The request could not be made.")
-		return
-	}
-	if !res.ok() {
-		c.apiFailure(w, r, res)
-		return
-	}
-	r.s.addFlash("Extension " + r.PostForm.Get("name") + " deleted.")
-	http.Redirect(w, r.Request, "/ui/extensions", http.StatusSeeOther)
 }

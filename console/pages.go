@@ -46,17 +46,9 @@ func (c *Console) registrationsPage(w http.ResponseWriter, r *request) {
 func (c *Console) unregister(w http.ResponseWriter, r *request) {
 	aor, contact := r.PostForm.Get("aor"), r.PostForm.Get("contact")
 	q := url.Values{"aor": {aor}, "contact": {contact}}
-	res, err := c.call(r, http.MethodDelete, "/api/v1/sip/registrations?"+q.Encode(), nil)
-	if err != nil {
-		c.errorPage(w, r.Request, r.s, http.StatusInternalServerError, "The request could not be made.")
-		return
+	if c.write(w, r, http.MethodDelete, "/api/v1/sip/registrations?"+q.Encode(), nil) != nil {
+		done(w, r, "Unregistered "+contact+" of "+aor+".", "/ui/registrations")
 	}
-	if !res.ok() {
-		c.apiFailure(w, r, res)
-		return
-	}
-	r.s.addFlash("Unregistered " + contact + " of " + aor + ".")
-	http.Redirect(w, r.Request, "/ui/registrations", http.StatusSeeOther)
 }
 
 type providerRange struct {
@@ -168,21 +160,9 @@ func (c *Console) deleteRange(w http.ResponseWriter, r *request) {
 		c.errorPage(w, r.Request, r.s, http.StatusNotFound, "No such range.")
 		return
 	}
-	var hdr []string
-	if v := r.PostForm.Get("version"); v != "" {
-		hdr = []string{"If-Match", `"` + v + `"`}
+	if c.write(w, r, http.MethodDelete, path, nil) != nil {
+		done(w, r, "Range "+r.PostForm.Get("cidr")+" deleted.", "/ui/providers")
 	}
-	res, err := c.call(r, http.MethodDelete, path, nil, hdr...)
-	if err != nil {
-		c.errorPage(w, r.Request, r.s, http.StatusInternalServerError, "The request could not be made.")
-		return
-	}
-	if !res.ok() {
-		c.apiFailure(w, r, res)
-		return
-	}
-	r.s.addFlash("Range " + r.PostForm.Get("cidr") + " deleted.")
-	http.Redirect(w, r.Request, "/ui/providers", http.StatusSeeOther)
 }
 
 type firewallData struct {

@@ -325,11 +325,7 @@ func (c *Console) editTrunk(w http.ResponseWriter, r *request) {
 	body["numbers"] = splitList(form.Get("numbers"))
 	body["register"] = form.Get("register") == "on"
 	body["enabled"] = form.Get("enabled") == "on"
-	var hdr []string
-	if v := form.Get("version"); v != "" {
-		hdr = []string{"If-Match", `"` + v + `"`}
-	}
-	res, err := c.call(r, http.MethodPatch, path, body, hdr...)
+	res, err := c.call(r, http.MethodPatch, path, body, ifMatch(r)...)
 	if err != nil {
 		c.errorPage(w, r.Request, r.s, http.StatusInternalServerError, "The request could not be made.")
 		return
@@ -379,28 +375,13 @@ func (c *Console) setTrunkEnabled(w http.ResponseWriter, r *request) {
 		return
 	}
 	on := r.PostForm.Get("enabled") == "true"
-	body := map[string]any{"enabled": on}
-	var hdr []string
-	if v := r.PostForm.Get("version"); v != "" {
-		hdr = []string{"If-Match", `"` + v + `"`}
-	}
-	res, err := c.call(r, http.MethodPatch, path, body, hdr...)
-	if err != nil {
-		c.errorPage(w, r.Request, r.s, http.StatusInternalServerError, "The request could not be made.")
-		return
-	}
-	if !res.ok() {
-		c.apiFailure(w, r, res)
+	res := c.write(w, r, http.MethodPatch, path, map[string]any{"enabled": on})
+	if res == nil {
 		return
 	}
 	var out trunk
 	_ = res.decode(&out)
-	if on {
-		r.s.addFlash("Trunk " + out.Name + " enabled.")
-	} else {
-		r.s.addFlash("Trunk " + out.Name + " disabled.")
-	}
-	http.Redirect(w, r.Request, "/ui/trunks", http.StatusSeeOther)
+	done(w, r, "Trunk "+out.Name+" "+enabledWord(on)+".", "/ui/trunks")
 }
 
 func (c *Console) deleteTrunkPage(w http.ResponseWriter, r *request) {
@@ -422,19 +403,7 @@ func (c *Console) deleteTrunk(w http.ResponseWriter, r *request) {
 		c.errorPage(w, r.Request, r.s, http.StatusNotFound, "No such trunk.")
 		return
 	}
-	var hdr []string
-	if v := r.PostForm.Get("version"); v != "" {
-		hdr = []string{"If-Match", `"` + v + `"`}
+	if c.write(w, r, http.MethodDelete, path, nil) != nil {
+		done(w, r, "Trunk "+r.PostForm.Get("name")+" deleted.", "/ui/trunks")
 	}
-	res, err := c.call(r, http.MethodDelete, path, nil, hdr...)
-	if err != nil {
-		c.errorPage(w, r.Request, r.s, http.StatusInternalServerError, "The request could not be made.")
-		return
-	}
-	if !res.ok() {
-		c.apiFailure(w, r, res)
-		return
-	}
-	r.s.addFlash("Trunk " + r.PostForm.Get("name") + " deleted.")
-	http.Redirect(w, r.Request, "/ui/trunks", http.StatusSeeOther)
 }
