@@ -117,10 +117,16 @@ func (r *rewindReader) Close() error { return nil }
 // request, so the allocations shown are the handler's own.
 func BenchmarkSipAuthWarmHandler(b *testing.B) {
 	f := benchFixture(b, "sqlite", 1)
+	benchWarm(b, f, func(r *http.Request) { r.SetBasicAuth(testBasicUser, testBasicPass) })
+}
+
+// benchWarm measures ServeHTTP alone on the captured REGISTER, replayed
+// from one request authenticated by authorize, after a first (cold) answer.
+func benchWarm(b *testing.B, f *fixture, authorize func(*http.Request)) {
 	body := capturedBodies(b)["register.txt"][0]
 	rd := &rewindReader{s: body}
 	r := httptest.NewRequest(http.MethodPost, Path, nil)
-	r.SetBasicAuth(testBasicUser, testBasicPass)
+	authorize(r)
 	r.Body = rd
 	r.ContentLength = int64(len(body))
 	w := &discardWriter{h: http.Header{}}
@@ -195,29 +201,7 @@ func BenchmarkSipAuthWarmHandlerBearer(b *testing.B) {
 	f := benchFixture(b, "sqlite", 1)
 	f.h.verifier = verifier(f.s)
 	token := mintToken(b, f.s, auth.ScopeXMLCurl)
-	body := capturedBodies(b)["register.txt"][0]
-	rd := &rewindReader{s: body}
-	r := httptest.NewRequest(http.MethodPost, Path, nil)
-	r.Header.Set("Authorization", "Bearer "+token)
-	r.Body = rd
-	r.ContentLength = int64(len(body))
-	w := &discardWriter{h: http.Header{}}
-	f.h.ServeHTTP(w, r)
-	if w.code != http.StatusOK || w.n < 500 {
-		b.Fatalf("status %d, %d bytes", w.code, w.n)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		rd.off = 0
-		w.code, w.n = 0, 0
-		f.h.ServeHTTP(w, r)
-	}
-	if w.code != http.StatusOK || w.n < 500 {
-		b.Fatalf("status %d, %d bytes", w.code, w.n)
-	}
-	if f.count(kindUser, resultHit) == 0 {
-		b.Fatal("no cache hit")
-	}
+	benchWarm(b, f, func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+token) })
 }
 
 // mintToken stores a new token with scopes and returns its text.
