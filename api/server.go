@@ -111,7 +111,7 @@ type Options struct {
 // Renderer is the part of xml-curl that says why a row would not be
 // rendered ("" when it would); err is a database failure only.
 type Renderer interface {
-	TrunkProblem(ctx context.Context, t *models.Trunk) (string, error)
+	TrunkProblems(ctx context.Context, trunks []models.Trunk) ([]string, error)
 	ExtensionProblem(e *models.Extension) string
 }
 

@@ -120,15 +120,31 @@ func toTrunkOut(t *models.Trunk) trunkOut {
 
 // trunkOut is toTrunkOut with render_error.
 func (s *server) trunkOut(ctx context.Context, t *models.Trunk) (trunkOut, error) {
-	out := toTrunkOut(t)
-	if s.render != nil {
-		why, err := s.render.TrunkProblem(ctx, t)
-		if err != nil {
-			return out, err
-		}
-		out.RenderError = why
+	outs, err := s.trunkOuts(ctx, []models.Trunk{*t})
+	if err != nil {
+		return trunkOut{}, err
 	}
-	return out, nil
+	return outs[0], nil
+}
+
+// trunkOuts is toTrunkOut with render_error for a page of trunks, the
+// rendering's reads done once for all.
+func (s *server) trunkOuts(ctx context.Context, rows []models.Trunk) ([]trunkOut, error) {
+	outs := make([]trunkOut, len(rows))
+	for i := range rows {
+		outs[i] = toTrunkOut(&rows[i])
+	}
+	if s.render == nil {
+		return outs, nil
+	}
+	whys, err := s.render.TrunkProblems(ctx, rows)
+	if err != nil {
+		return nil, err
+	}
+	for i, why := range whys {
+		outs[i].RenderError = why
+	}
+	return outs, nil
 }
 
 func nonNil(l []string) []string {
@@ -215,14 +231,11 @@ func (s *server) listTrunks(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := trunkList{Items: make([]trunkOut, 0, len(rows)), Total: total, Limit: pg.Limit, Offset: pg.Offset}
-	for i := range rows {
-		o, err := s.trunkOut(c.Request().Context(), &rows[i])
-		if err != nil {
-			return err
-		}
-		out.Items = append(out.Items, o)
+	items, err := s.trunkOuts(c.Request().Context(), rows)
+	if err != nil {
+		return err
 	}
+	out := trunkList{Items: items, Total: total, Limit: pg.Limit, Offset: pg.Offset}
 	return c.JSON(http.StatusOK, out)
 }
 

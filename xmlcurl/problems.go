@@ -2,7 +2,6 @@ package xmlcurl
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -112,36 +111,52 @@ func (h *Handler) ExtensionProblem(e *models.Extension) string {
 	return ""
 }
 
-// TrunkProblem says why t would not reach FreeSWITCH as stored, or "";
-// err is a database failure only. It records or clears the row among the
-// Problems.
-func (h *Handler) TrunkProblem(ctx context.Context, t *models.Trunk) (string, error) {
-	tls := false
-	prof, err := h.store.ProfileByName(ctx, t.Profile)
-	switch {
-	case err == nil:
-		tls = prof.TLS
-	case errors.Is(err, models.ErrNotFound):
-		err := fmt.Errorf("%w: profile %q does not exist", ErrIncomplete, t.Profile)
-		h.problems.set(models.KindTrunk, t.Name, err)
-		return err.Error(), nil
-	default:
-		return "", err
+// TrunkProblems says, for each of trunks, why it would not reach
+// FreeSWITCH as stored, or ""; err is a database failure only. It reads
+// the profiles and provider ranges once for all of them, and records or
+// clears each row among the Problems.
+func (h *Handler) TrunkProblems(ctx context.Context, trunks []models.Trunk) ([]string, error) {
+	out := make([]string, len(trunks))
+	if len(trunks) == 0 {
+		return out, nil
 	}
-	var acl []string
-	if t.Register {
-		ranges, err := h.store.ListRanges(ctx, t.Provider)
-		if err != nil {
-			return "", err
+	profiles, err := h.store.ListProfiles(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tls := make(map[string]bool, len(profiles))
+	for _, p := range profiles {
+		tls[p.Name] = p.TLS
+	}
+	var acls map[string][]string
+	for i := range trunks {
+		t := &trunks[i]
+		profileTLS, ok := tls[t.Profile]
+		if !ok {
+			err := fmt.Errorf("%w: profile %q does not exist", ErrIncomplete, t.Profile)
+			h.problems.set(models.KindTrunk, t.Name, err)
+			out[i] = err.Error()
+			continue
 		}
-		acl = h.inlineACLs(ranges)[t.Provider]
+		if t.Register && acls == nil {
+			ranges, err := h.store.ListRanges(ctx, "")
+			if err != nil {
+				return nil, err
+			}
+			acls = h.inlineACLs(ranges)
+		}
+		var acl []string
+		if t.Register {
+			acl = acls[t.Provider]
+		}
+		if _, err := h.gateway(t, profileTLS, acl); err != nil {
+			h.problems.set(models.KindTrunk, t.Name, err)
+			out[i] = err.Error()
+			continue
+		}
+		h.problems.clear(models.KindTrunk, t.Name)
 	}
-	if _, err := h.gateway(t, tls, acl); err != nil {
-		h.problems.set(models.KindTrunk, t.Name, err)
-		return err.Error(), nil
-	}
-	h.problems.clear(models.KindTrunk, t.Name)
-	return "", nil
+	return out, nil
 }
 
 // Audit renders every profile, trunk and extension once, so that rows
@@ -156,14 +171,13 @@ func (h *Handler) Audit(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("xmlcurl: audit trunks: %w", err)
 		}
-		for i := range rows {
-			t := &rows[i]
-			why, err := h.TrunkProblem(ctx, t)
-			if err != nil {
-				return fmt.Errorf("xmlcurl: audit trunk %q: %w", t.Name, err)
-			}
+		whys, err := h.TrunkProblems(ctx, rows)
+		if err != nil {
+			return fmt.Errorf("xmlcurl: audit trunks: %w", err)
+		}
+		for i, why := range whys {
 			if why != "" {
-				h.log.Warn("xml-curl: stored row cannot be rendered", "kind", models.KindTrunk, "name", t.Name, "reason", why)
+				h.log.Warn("xml-curl: stored row cannot be rendered", "kind", models.KindTrunk, "name", rows[i].Name, "reason", why)
 			}
 		}
 		if len(rows) < 500 {

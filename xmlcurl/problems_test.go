@@ -15,7 +15,7 @@ import (
 // TestRowsPastTheAPIAreNeverInvisible: rows another writer stored that
 // cannot be rendered exactly are found by the start-up audit, counted in
 // fsplane_xmlcurl_unrenderable_rows, named by Health (so /readyz warns) and
-// by ExtensionProblem / TrunkProblem (render_error in the API), and
+// by ExtensionProblem / TrunkProblems (render_error in the API), and
 // forgotten once fixed or deleted.
 func TestRowsPastTheAPIAreNeverInvisible(t *testing.T) {
 	modelstest.Each(t, func(t *testing.T, backend string) {
@@ -78,8 +78,8 @@ func TestRowsPastTheAPIAreNeverInvisible(t *testing.T) {
 		if why := f.h.ExtensionProblem(bad); !strings.Contains(why, "U+FFFF") {
 			t.Errorf("ExtensionProblem = %q", why)
 		}
-		if why, err := f.h.TrunkProblem(ctx, tr); err != nil || !strings.Contains(why, "U+FDD0") {
-			t.Errorf("TrunkProblem = %q, %v", why, err)
+		if whys, err := f.h.TrunkProblems(ctx, []models.Trunk{*tr}); err != nil || len(whys) != 1 || !strings.Contains(whys[0], "U+FDD0") {
+			t.Errorf("TrunkProblems = %q, %v", whys, err)
 		}
 
 		// Fixed and deleted: forgotten.
