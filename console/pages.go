@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fsplane/fsplane/esl"
+	"github.com/fsplane/fsplane/federation"
 	"github.com/fsplane/fsplane/firewall"
 	"github.com/fsplane/fsplane/models"
 )
@@ -210,15 +211,11 @@ func (c *Console) ufwDiff(r *request, pasted string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	ranges, err := c.opt.Store.ListRanges(r.Context(), "")
+	ranges, profiles, general, err := federation.PolicyInput(r.Context(), c.opt.Store)
 	if err != nil {
 		return "", err
 	}
-	profiles, err := c.opt.Store.ListProfiles(r.Context())
-	if err != nil {
-		return "", err
-	}
-	pol, err := firewall.NewPolicy(ranges, profiles)
+	pol, err := firewall.NewPolicy(ranges, profiles, general...)
 	if err != nil {
 		return "", err
 	}

@@ -124,22 +124,14 @@ func (a *app) firewallInput(ctx context.Context, provider string) ([]models.Prov
 		return nil, nil, nil, err
 	}
 	defer s.Close()
-	ranges, err := s.ListRanges(ctx, provider)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("list provider ranges: %w", err)
-	}
 	if provider != "" {
+		ranges, err := s.ListRanges(ctx, provider)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("list provider ranges: %w", err)
+		}
 		return ranges, nil, nil, nil
 	}
-	profiles, err := s.ListProfiles(ctx)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("list profiles: %w", err)
-	}
-	fed, _, _, err := federation.Load(ctx, s)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("federation settings: %w", err)
-	}
-	return ranges, profiles, fed.FirewallPorts(), nil
+	return federation.PolicyInput(ctx, s)
 }
 
 // ufwStatus reads UFW's rules from a file, stdin, or ufw itself.
