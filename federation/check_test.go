@@ -6,6 +6,7 @@ import (
 	"github.com/fsplane/fsplane/federation/fedtest"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -250,16 +251,24 @@ func TestBound(t *testing.T) {
 	}
 }
 
+// The system resolver is resolv.conf's first nameserver, with its search
+// list (which the checks name when only a suffix makes a name resolve).
 func TestSystemResolver(t *testing.T) {
-	if _, err := os.Stat("/etc/resolv.conf"); err != nil {
-		t.Skip("no /etc/resolv.conf")
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "resolv.conf")
+	if err := os.WriteFile(conf, []byte("search corp.example\nnameserver 127.0.0.53\nnameserver 127.0.0.54\n"), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	r, _, err := SystemResolver()
-	if err != nil {
-		t.Skip(err)
+	r, search, err := resolverFrom(conf)
+	if err != nil || r.Server != "127.0.0.53:53" || len(search) != 1 || search[0] != "corp.example" {
+		t.Fatalf("resolver %+v search %v: %v", r, search, err)
 	}
-	if r.Server == "" {
-		t.Error("empty server")
+	empty := filepath.Join(dir, "empty.conf")
+	if err := os.WriteFile(empty, []byte("search corp.example\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := resolverFrom(empty); err == nil || !strings.Contains(err.Error(), "no nameserver") {
+		t.Fatalf("no nameserver: %v", err)
 	}
 }
 

@@ -20,13 +20,16 @@ type Resolver struct {
 // SystemResolver is the first nameserver of /etc/resolv.conf and its
 // search suffixes (used only to explain a name that resolves nowhere
 // else).
-func SystemResolver() (Resolver, []string, error) {
-	cc, err := dns.ClientConfigFromFile("/etc/resolv.conf")
+func SystemResolver() (Resolver, []string, error) { return resolverFrom("/etc/resolv.conf") }
+
+// resolverFrom reads a resolv.conf.
+func resolverFrom(file string) (Resolver, []string, error) {
+	cc, err := dns.ClientConfigFromFile(file)
 	if err != nil {
 		return Resolver{}, nil, fmt.Errorf("system resolver: %w (give a resolver HOST:PORT)", err)
 	}
 	if len(cc.Servers) == 0 {
-		return Resolver{}, nil, errors.New("system resolver: no nameserver in /etc/resolv.conf (give a resolver HOST:PORT)")
+		return Resolver{}, nil, fmt.Errorf("system resolver: no nameserver in %s (give a resolver HOST:PORT)", file)
 	}
 	return Resolver{Server: net.JoinHostPort(cc.Servers[0], cc.Port)}, cc.Search, nil
 }
