@@ -40,35 +40,14 @@ func (n *node) loadCursor(ctx context.Context) error {
 // fold reads the changes committed after what the plan holds and folds
 // them in. Errors leave the remaining changes for the next try.
 func (n *node) fold(ctx context.Context) {
-	for {
-		evs, err := n.m.store.ChangesSince(ctx, n.cur.gaps.Max, 1000)
-		if err != nil {
-			n.setError(fmt.Errorf("esl: read change log: %w", err))
-			return
-		}
-		for _, ev := range evs {
-			if !n.foldOne(ctx, ev) {
-				return
-			}
-			n.cur.gaps.Take(ev.ID, n.now())
-		}
-		if len(evs) < 1000 {
-			break
-		}
+	complete, err := n.cur.gaps.CatchUp(ctx, n.m.store, n.now, func(ev models.ChangeEvent) bool { return n.foldOne(ctx, ev) })
+	if err != nil {
+		n.setError(fmt.Errorf("esl: %w", err))
+		return
 	}
-	if ids := n.cur.gaps.Missing(); len(ids) > 0 {
-		evs, err := n.m.store.ChangesIn(ctx, ids)
-		if err != nil {
-			n.setError(fmt.Errorf("esl: read change log: %w", err))
-			return
-		}
-		for _, ev := range evs {
-			if n.foldOne(ctx, ev) {
-				n.cur.gaps.Take(ev.ID, n.now())
-			}
-		}
+	if complete {
+		n.setPending()
 	}
-	n.setPending()
 }
 
 func (n *node) env(ctx context.Context) planEnv {

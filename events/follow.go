@@ -47,45 +47,16 @@ func (b *Bus) Follow(ctx context.Context, src Source, after uint64, interval tim
 		case <-t.C:
 		case <-wake:
 		}
-		if err := b.catchUp(ctx, src, g); err != nil {
+		if _, err := g.CatchUp(ctx, src, time.Now, func(ev models.ChangeEvent) bool { b.deliverOnce(ev); return true }); err != nil {
 			if ctx.Err() != nil {
 				return // stopping, not a failure
 			}
-			report(err)
+			report(fmt.Errorf("events: %w", err))
 			continue
 		}
 		g.Settled(time.Now(), followGrace)
 		report(nil)
 	}
-}
-
-// catchUp delivers what committed since g.Max, then the changes that were
-// missing and turned up; an error leaves the rest for the next call.
-func (b *Bus) catchUp(ctx context.Context, src Source, g *Gaps) error {
-	for {
-		evs, err := src.ChangesSince(ctx, g.Max, 1000)
-		if err != nil {
-			return fmt.Errorf("events: read the change log after %d: %w", g.Max, err)
-		}
-		for _, ev := range evs {
-			b.deliverOnce(ev)
-			g.Take(ev.ID, time.Now())
-		}
-		if len(evs) < 1000 {
-			break
-		}
-	}
-	if ids := g.Missing(); len(ids) > 0 {
-		evs, err := src.ChangesIn(ctx, ids)
-		if err != nil {
-			return fmt.Errorf("events: read %d missing changes: %w", len(ids), err)
-		}
-		for _, ev := range evs {
-			b.deliverOnce(ev)
-			g.Take(ev.ID, time.Now())
-		}
-	}
-	return nil
 }
 
 func (b *Bus) deliverOnce(ev models.ChangeEvent) {

@@ -1,8 +1,12 @@
 package events
 
 import (
+	"context"
+	"fmt"
 	"slices"
 	"time"
+
+	"github.com/fsplane/fsplane/models"
 )
 
 // Gaps is one consumer's position in the change log, and the only gap
@@ -77,4 +81,43 @@ func (g *Gaps) Settled(now time.Time, grace time.Duration) uint64 {
 		}
 	}
 	return t
+}
+
+// pageSize is how many changes one read of the log takes.
+const pageSize = 1000
+
+// CatchUp reads what committed after g.Max, page by page, then the IDs g
+// misses, and hands each change to apply in that order; each change apply
+// takes is taken into g (at now()). When apply refuses a new change,
+// CatchUp stops there (complete false): what follows must wait for it. A
+// late change apply refuses stays missing. An error leaves the rest for
+// the next call. Every reader of the change log catches up through here.
+func (g *Gaps) CatchUp(ctx context.Context, src Source, now func() time.Time, apply func(models.ChangeEvent) bool) (complete bool, err error) {
+	for {
+		evs, err := src.ChangesSince(ctx, g.Max, pageSize)
+		if err != nil {
+			return false, fmt.Errorf("read the change log after %d: %w", g.Max, err)
+		}
+		for _, ev := range evs {
+			if !apply(ev) {
+				return false, nil
+			}
+			g.Take(ev.ID, now())
+		}
+		if len(evs) < pageSize {
+			break
+		}
+	}
+	if ids := g.Missing(); len(ids) > 0 {
+		evs, err := src.ChangesIn(ctx, ids)
+		if err != nil {
+			return false, fmt.Errorf("read %d missing changes: %w", len(ids), err)
+		}
+		for _, ev := range evs {
+			if apply(ev) {
+				g.Take(ev.ID, now())
+			}
+		}
+	}
+	return true, nil
 }
