@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/fsplane/fsplane/models"
 	"log/slog"
 	"strings"
 	"sync"
@@ -328,7 +329,7 @@ func (e *Elector) connect(ctx context.Context) (*session, error) {
 	defer cancel()
 	conn, err := pgx.ConnectConfig(cctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("leader: connect to PostgreSQL: %w", redact(err, cfg.Password))
+		return nil, fmt.Errorf("leader: connect to PostgreSQL: %w", models.RedactPassword(err, cfg.Password))
 	}
 	s := &session{conn: conn}
 	// The two-int4 form of the lock: a key space of its own (objsubid 2),
@@ -392,12 +393,4 @@ func (s *session) holder(ctx context.Context, timeout time.Duration) (string, er
 		return "", err
 	}
 	return strings.TrimPrefix(name, appNamePrefix), nil
-}
-
-// redact keeps the database password out of an error message.
-func redact(err error, password string) error {
-	if password == "" || !strings.Contains(err.Error(), password) {
-		return err
-	}
-	return errors.New(strings.ReplaceAll(err.Error(), password, "xxxxx"))
 }

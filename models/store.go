@@ -139,11 +139,17 @@ func redactErr(err error, dsn string) error {
 	if perr != nil || u.User == nil {
 		return err
 	}
-	pw, ok := u.User.Password()
-	if !ok || pw == "" || !strings.Contains(err.Error(), pw) {
+	pw, _ := u.User.Password()
+	return RedactPassword(err, pw)
+}
+
+// RedactPassword keeps a database password out of an error message (the
+// drivers quote connection strings in their errors).
+func RedactPassword(err error, password string) error {
+	if err == nil || password == "" || !strings.Contains(err.Error(), password) {
 		return err
 	}
-	return errors.New(strings.ReplaceAll(err.Error(), pw, "xxxxx"))
+	return errors.New(strings.ReplaceAll(err.Error(), password, "xxxxx"))
 }
 
 // Close releases the database.

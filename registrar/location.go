@@ -3,6 +3,7 @@ package registrar
 import (
 	"context"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -62,7 +63,7 @@ func contactKey(u *sip.Uri) string {
 	b.WriteString(strings.ToLower(u.Host))
 	if u.Port > 0 {
 		b.WriteByte(':')
-		b.WriteString(itoa(u.Port))
+		b.WriteString(strconv.Itoa(u.Port))
 	}
 	if u.UriParams != nil {
 		keys := u.UriParams.Keys()
@@ -222,28 +223,6 @@ func (l *location) restore(rows []models.Binding) {
 		l.aors[r.AOR] = append(l.aors[r.AOR], b)
 		l.total++
 	}
-}
-
-func itoa(n int) string {
-	var buf [20]byte
-	i := len(buf)
-	neg := n < 0
-	if neg {
-		n = -n
-	}
-	for {
-		i--
-		buf[i] = byte('0' + n%10)
-		n /= 10
-		if n == 0 {
-			break
-		}
-	}
-	if neg {
-		i--
-		buf[i] = '-'
-	}
-	return string(buf[i:])
 }
 
 // flushLoop writes dirty AORs every interval until ctx ends, then once
