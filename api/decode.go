@@ -88,15 +88,14 @@ func decodeJSON(c echo.Context, dst any) error {
 // \u escapes of lone UTF-16 surrogates (a 422 naming the field). Both
 // would otherwise be stored as U+FFFD: not the value the client sent.
 func checkEncoding(body []byte, raw map[string]json.RawMessage) error {
-	fe := fieldErrors{}
-	for k, v := range raw {
-		if !utf8.Valid(v) {
-			fe.add(k, "is not valid UTF-8")
-		} else if esc, ok := loneSurrogate(v); ok {
-			fe.add(k, "contains the lone UTF-16 surrogate %s, which is not a character: send the character itself or a valid surrogate pair", esc)
-		}
-	}
 	if !utf8.Valid(body) {
+		// Which fields hold the bad bytes, where that can be told.
+		fe := fieldErrors{}
+		for k, v := range raw {
+			if !utf8.Valid(v) {
+				fe.add(k, "is not valid UTF-8")
+			}
+		}
 		off := 0
 		for off < len(body) {
 			r, n := utf8.DecodeRune(body[off:])
@@ -106,6 +105,12 @@ func checkEncoding(body []byte, raw map[string]json.RawMessage) error {
 			off += n
 		}
 		return &EncodingError{Offset: off, Fields: fe}
+	}
+	fe := fieldErrors{}
+	for k, v := range raw {
+		if esc, ok := loneSurrogate(v); ok {
+			fe.add(k, "contains the lone UTF-16 surrogate %s, which is not a character: send the character itself or a valid surrogate pair", esc)
+		}
 	}
 	return fe.err()
 }

@@ -173,11 +173,7 @@ func (in *rangeIn) apply(r *models.ProviderRange) {
 }
 
 func validateRange(r *models.ProviderRange, fe fieldErrors) {
-	if err := names.Provider(r.Provider); err != nil {
-		fe.addErr("provider", err)
-	} else if err := firewall.ValidateProvider(r.Provider); err != nil {
-		fe.addErr("provider", err) // e.g. the firewall's reserved "general"
-	}
+	fe.addErr("provider", names.Provider(r.Provider)) // "general" included: the firewall's reserved name
 	if pfx, err := firewall.NormalizeCIDR(r.CIDR); err != nil {
 		fe.addErr("cidr", err)
 	} else if pfx.Addr().Is4() && pfx.Bits() < 8 || pfx.Addr().Is6() && pfx.Bits() < 16 {

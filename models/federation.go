@@ -77,17 +77,17 @@ func (s *Store) PutFederation(ctx context.Context, f *Federation) error {
 		}
 		now := s.now().UTC()
 		f.ID, f.UpdatedAt = 1, now
+		changed, err := diff(&old, f, tx.NamingStrategy)
+		if err != nil {
+			return nil, err
+		}
 		if old.ID == 0 {
 			f.Version, f.CreatedAt = 1, now
 			if err := tx.Create(f).Error; err != nil {
 				return nil, err
 			}
 		} else {
-			fields, err := diff(&old, f, tx.NamingStrategy)
-			if err != nil {
-				return nil, err
-			}
-			if len(fields) == 0 {
+			if len(changed) == 0 {
 				return nil, nil
 			}
 			f.Version, f.CreatedAt = old.Version+1, old.CreatedAt
@@ -104,7 +104,6 @@ func (s *Store) PutFederation(ctx context.Context, f *Federation) error {
 		if ev.Name == "" {
 			ev.Name = old.Profile
 		}
-		changed, _ := diff(&old, f, tx.NamingStrategy)
 		for _, c := range changed {
 			for _, t := range federationTLSFields {
 				if c == t && (f.Enabled || old.Enabled) {

@@ -143,7 +143,7 @@ func (h *Handler) renderGateways(ctx context.Context, k gatewaysKey) ([]byte, er
 			if err != nil {
 				return nil, fmt.Errorf("xmlcurl: list provider ranges: %w", err)
 			}
-			byProvider = h.inlineACLs(ranges)
+			byProvider = h.inlineACLs(ranges, true)
 			break
 		}
 	}
@@ -315,17 +315,25 @@ func (h *Handler) gateway(t *models.Trunk, profileTLS bool, acl []string) (*gate
 	return g, nil
 }
 
-// inlineACLs groups the valid ranges by provider as canonical CIDRs.
-func (h *Handler) inlineACLs(ranges []models.ProviderRange) map[string][]string {
+// inlineACLs groups the valid ranges by provider as canonical CIDRs. A
+// range left out is reported (log, skipped_total) only when report is
+// set: rendering for FreeSWITCH reports it, an API read or the audit that
+// only asks whether a trunk renders does not count it again.
+func (h *Handler) inlineACLs(ranges []models.ProviderRange, report bool) map[string][]string {
+	skip := func(r models.ProviderRange, err error) {
+		if report {
+			h.skip("range", r.Provider+" "+r.CIDR, err)
+		}
+	}
 	out := map[string][]string{}
 	for _, r := range ranges {
 		p, err := netip.ParsePrefix(strings.TrimSpace(r.CIDR))
 		if err != nil {
-			h.skip("range", r.Provider+" "+r.CIDR, fmt.Errorf("%w: not a CIDR", ErrUnrenderable))
+			skip(r, fmt.Errorf("%w: not a CIDR", ErrUnrenderable))
 			continue
 		}
 		if len(out[r.Provider]) == maxInlineCIDRs {
-			h.skip("range", r.Provider+" "+r.CIDR, fmt.Errorf("%w: FreeSWITCH reads at most %d inline CIDRs in gw-auth-acl", ErrIncomplete, maxInlineCIDRs))
+			skip(r, fmt.Errorf("%w: FreeSWITCH reads at most %d inline CIDRs in gw-auth-acl", ErrIncomplete, maxInlineCIDRs))
 			continue
 		}
 		out[r.Provider] = append(out[r.Provider], p.Masked().String())

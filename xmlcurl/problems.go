@@ -143,13 +143,9 @@ func (h *Handler) TrunkProblems(ctx context.Context, trunks []models.Trunk) ([]s
 			if err != nil {
 				return nil, err
 			}
-			acls = h.inlineACLs(ranges)
+			acls = h.inlineACLs(ranges, false)
 		}
-		var acl []string
-		if t.Register {
-			acl = acls[t.Provider]
-		}
-		if _, err := h.gateway(t, profileTLS, acl); err != nil {
+		if _, err := h.gateway(t, profileTLS, acls[t.Provider]); err != nil {
 			h.problems.set(models.KindTrunk, t.Name, err)
 			out[i] = err.Error()
 			continue
