@@ -35,14 +35,4 @@ type realTimer struct{ *time.Timer }
 
 func (t realTimer) C() <-chan time.Time { return t.Timer.C }
 
-// nowOnly keeps Options.Clock (a Now function) working: its timers are
-// real.
-type nowOnly struct {
-	RealClock
-	now func() time.Time
-}
-
-func (c nowOnly) Now() time.Time { return c.now() }
-
 var _ Clock = RealClock{}
-var _ Clock = nowOnly{}

@@ -40,12 +40,8 @@ type Options struct {
 	// AllowRestart lets a profile binding change restart the profile
 	// (`sofia profile P restart`), never within its first 10 seconds.
 	AllowRestart bool
-	// Clock is the time source for Now only, with real timers; nil means
-	// time.Now. Kept for compatibility: Time covers timers too. Set one of
-	// the two.
-	Clock func() time.Time
-	// Time is the clock for Now and for every timer of the node loops
-	// (see Clock); nil means the system clock.
+	// Time is the clock for Now and for every timer of the node loops;
+	// nil means the system clock.
 	Time Clock
 
 	// DialTimeout bounds the TCP connect (default 3s).
@@ -112,9 +108,6 @@ func (o *Options) defaults() {
 	def(&o.GapGrace, 60*time.Second)
 	if o.Time == nil {
 		o.Time = RealClock{}
-		if o.Clock != nil {
-			o.Time = nowOnly{now: o.Clock}
-		}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -122,11 +115,6 @@ func (o *Options) defaults() {
 }
 
 func (o *Options) validate() error {
-	if o.Clock != nil {
-		if _, ok := o.Time.(nowOnly); !ok {
-			return fmt.Errorf("%w: both Clock and Time set; use Time", ErrConfig)
-		}
-	}
 	if o.Store == nil {
 		return fmt.Errorf("%w: no store", ErrConfig)
 	}

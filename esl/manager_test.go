@@ -38,7 +38,6 @@ func TestNewValidatesOptions(t *testing.T) {
 		"node without port": {Store: w.store, Password: "x", Nodes: []string{"127.0.0.1"}},
 		"node bad port":     {Store: w.store, Password: "x", Nodes: []string{"127.0.0.1:99999"}},
 		"node twice":        {Store: w.store, Password: "x", Nodes: []string{"fs1:8021", "fs1:8021"}},
-		"two clocks":        {Store: w.store, Password: "x", Clock: time.Now, Time: esl.RealClock{}},
 		"reconnect max<min": {Store: w.store, Password: "x", ReconnectMin: time.Second, ReconnectMax: time.Millisecond},
 	}
 	for name, opt := range cases {
