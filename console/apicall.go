@@ -123,7 +123,7 @@ func (c *Console) get(w http.ResponseWriter, r *request, path string, v any) (ha
 	}
 	if err != nil {
 		c.log.Error("console: API read failed", "path", path, "err", err)
-		c.errorPage(w, r.Request, r.s, http.StatusInternalServerError, "Reading "+path+" failed.")
+		c.errorPage(w, r.s, http.StatusInternalServerError, "Reading "+path+" failed.")
 		return true
 	}
 	c.apiFailure(w, r, res)
@@ -144,7 +144,7 @@ func ifMatch(r *request) []string {
 func (c *Console) write(w http.ResponseWriter, r *request, method, path string, body any) *apiResp {
 	res, err := c.call(r, method, path, body, ifMatch(r)...)
 	if err != nil {
-		c.errorPage(w, r.Request, r.s, http.StatusInternalServerError, "The request could not be made.")
+		c.errorPage(w, r.s, http.StatusInternalServerError, "The request could not be made.")
 		return nil
 	}
 	if !res.ok() {
@@ -172,5 +172,5 @@ func (c *Console) apiFailure(w http.ResponseWriter, r *request, res *apiResp) {
 	if len(p.Fields) > 0 {
 		msg += " (" + strings.Join(fieldList(p.Fields, nil), "; ") + ")"
 	}
-	c.errorPage(w, r.Request, r.s, res.Code, msg)
+	c.errorPage(w, r.s, res.Code, msg)
 }

@@ -52,7 +52,7 @@ func (c *Console) createExtension(w http.ResponseWriter, r *request) {
 	}
 	res, err := c.call(r, http.MethodPost, "/api/v1/sip/extensions", body)
 	if err != nil {
-		c.errorPage(w, r.Request, r.s, http.StatusInternalServerError, "The request could not be made.")
+		c.errorPage(w, r.s, http.StatusInternalServerError, "The request could not be made.")
 		return
 	}
 	if res.Code == http.StatusCreated {
@@ -91,7 +91,7 @@ func extensionPath(r *request) (string, bool) {
 func (c *Console) setExtensionEnabled(w http.ResponseWriter, r *request) {
 	path, ok := extensionPath(r)
 	if !ok {
-		c.errorPage(w, r.Request, r.s, http.StatusNotFound, "No such extension.")
+		c.errorPage(w, r.s, http.StatusNotFound, "No such extension.")
 		return
 	}
 	on := r.PostForm.Get("enabled") == "true"
@@ -114,7 +114,7 @@ func enabledWord(on bool) string {
 func (c *Console) deleteExtensionPage(w http.ResponseWriter, r *request) {
 	path, ok := extensionPath(r)
 	if !ok {
-		c.errorPage(w, r.Request, r.s, http.StatusNotFound, "No such extension.")
+		c.errorPage(w, r.s, http.StatusNotFound, "No such extension.")
 		return
 	}
 	var e extension
@@ -127,7 +127,7 @@ func (c *Console) deleteExtensionPage(w http.ResponseWriter, r *request) {
 func (c *Console) deleteExtension(w http.ResponseWriter, r *request) {
 	path, ok := extensionPath(r)
 	if !ok {
-		c.errorPage(w, r.Request, r.s, http.StatusNotFound, "No such extension.")
+		c.errorPage(w, r.s, http.StatusNotFound, "No such extension.")
 		return
 	}
 	if c.write(w, r, http.MethodDelete, path, nil) != nil {

@@ -113,7 +113,7 @@ func (c *Console) createRange(w http.ResponseWriter, r *request) {
 	}
 	res, err := c.call(r, http.MethodPost, "/api/v1/providers/"+url.PathEscape(name)+"/ranges", body)
 	if err != nil {
-		c.errorPage(w, r.Request, r.s, http.StatusInternalServerError, "The request could not be made.")
+		c.errorPage(w, r.s, http.StatusInternalServerError, "The request could not be made.")
 		return
 	}
 	if res.Code == http.StatusCreated {
@@ -145,7 +145,7 @@ func rangePath(r *request) (string, bool) {
 func (c *Console) deleteRangePage(w http.ResponseWriter, r *request) {
 	path, ok := rangePath(r)
 	if !ok {
-		c.errorPage(w, r.Request, r.s, http.StatusNotFound, "No such range.")
+		c.errorPage(w, r.s, http.StatusNotFound, "No such range.")
 		return
 	}
 	var rg providerRange
@@ -158,7 +158,7 @@ func (c *Console) deleteRangePage(w http.ResponseWriter, r *request) {
 func (c *Console) deleteRange(w http.ResponseWriter, r *request) {
 	path, ok := rangePath(r)
 	if !ok {
-		c.errorPage(w, r.Request, r.s, http.StatusNotFound, "No such range.")
+		c.errorPage(w, r.s, http.StatusNotFound, "No such range.")
 		return
 	}
 	if c.write(w, r, http.MethodDelete, path, nil) != nil {
@@ -186,7 +186,7 @@ func (c *Console) firewallPage(w http.ResponseWriter, r *request) {
 			if res != nil {
 				c.apiFailure(w, r, res)
 			} else {
-				c.errorPage(w, r.Request, r.s, http.StatusInternalServerError, "Reading the firewall rules failed.")
+				c.errorPage(w, r.s, http.StatusInternalServerError, "Reading the firewall rules failed.")
 			}
 			return
 		}

@@ -111,7 +111,7 @@ type inputView struct {
 type errorData struct{ Message string }
 
 // errorPage shows msg with the navigation when there is a session.
-func (c *Console) errorPage(w http.ResponseWriter, r *http.Request, s *session, code int, msg string) {
+func (c *Console) errorPage(w http.ResponseWriter, s *session, code int, msg string) {
 	v := view{Title: http.StatusText(code), Data: errorData{Message: msg}}
 	if s != nil {
 		v.CSRF, v.Who = s.csrf, s.name

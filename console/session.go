@@ -186,12 +186,12 @@ func (c *Console) authed(scope string, h handlerFunc) http.Handler {
 		if r.Method == http.MethodPost {
 			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 			if err := r.ParseForm(); err != nil {
-				c.errorPage(w, r, s, http.StatusBadRequest, "The form could not be read: "+err.Error())
+				c.errorPage(w, s, http.StatusBadRequest, "The form could not be read: "+err.Error())
 				return
 			}
 			if !sameText(r.PostForm.Get("csrf"), s.csrf) {
 				c.met.refused.WithLabelValues("csrf").Inc()
-				c.errorPage(w, r, s, http.StatusForbidden, "The form's CSRF token is missing or wrong: reload the page and try again.")
+				c.errorPage(w, s, http.StatusForbidden, "The form's CSRF token is missing or wrong: reload the page and try again.")
 				return
 			}
 		}
@@ -204,12 +204,12 @@ func (c *Console) authed(scope string, h handlerFunc) http.Handler {
 		}
 		if err != nil {
 			c.log.Warn("console: token check failed", "err", err)
-			c.errorPage(w, r, s, http.StatusServiceUnavailable, "fsplane cannot check your token right now (database unavailable); try again shortly.")
+			c.errorPage(w, s, http.StatusServiceUnavailable, "fsplane cannot check your token right now (database unavailable); try again shortly.")
 			return
 		}
 		if !p.Allows(scope) {
 			c.met.refused.WithLabelValues("scope").Inc()
-			c.errorPage(w, r, s, http.StatusForbidden, "Your token lacks the "+scope+" scope this page needs.")
+			c.errorPage(w, s, http.StatusForbidden, "Your token lacks the "+scope+" scope this page needs.")
 			return
 		}
 		h(w, &request{Request: r, s: s, p: p})
@@ -239,7 +239,7 @@ func (c *Console) index(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		c.errorPage(w, r, s, http.StatusServiceUnavailable, "fsplane cannot check your token right now (database unavailable); try again shortly.")
+		c.errorPage(w, s, http.StatusServiceUnavailable, "fsplane cannot check your token right now (database unavailable); try again shortly.")
 		return
 	}
 	dest := "/ui/trunks"
@@ -321,7 +321,7 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
 	if s != nil {
 		r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 		if err := r.ParseForm(); err != nil || !sameText(r.PostForm.Get("csrf"), s.csrf) {
-			c.errorPage(w, r, s, http.StatusForbidden, "The form's CSRF token is missing or wrong: reload the page and try again.")
+			c.errorPage(w, s, http.StatusForbidden, "The form's CSRF token is missing or wrong: reload the page and try again.")
 			return
 		}
 		c.sessions.drop(s.id)

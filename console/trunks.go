@@ -183,7 +183,7 @@ func (c *Console) createTrunk(w http.ResponseWriter, r *request) {
 	}
 	res, err := c.call(r, http.MethodPost, "/api/v1/sip/trunks", body)
 	if err != nil {
-		c.errorPage(w, r.Request, r.s, http.StatusInternalServerError, "The request could not be made.")
+		c.errorPage(w, r.s, http.StatusInternalServerError, "The request could not be made.")
 		return
 	}
 	if res.Code == http.StatusCreated {
@@ -278,7 +278,7 @@ var editFields = map[string]bool{"description": true, "profile": true, "proxy": 
 func (c *Console) editTrunkPage(w http.ResponseWriter, r *request) {
 	path, ok := trunkPath(r)
 	if !ok {
-		c.errorPage(w, r.Request, r.s, http.StatusNotFound, "No such trunk.")
+		c.errorPage(w, r.s, http.StatusNotFound, "No such trunk.")
 		return
 	}
 	var t trunk
@@ -311,7 +311,7 @@ func trunkValues(t trunk) map[string]string {
 func (c *Console) editTrunk(w http.ResponseWriter, r *request) {
 	path, ok := trunkPath(r)
 	if !ok {
-		c.errorPage(w, r.Request, r.s, http.StatusNotFound, "No such trunk.")
+		c.errorPage(w, r.s, http.StatusNotFound, "No such trunk.")
 		return
 	}
 	form := r.PostForm
@@ -327,7 +327,7 @@ func (c *Console) editTrunk(w http.ResponseWriter, r *request) {
 	body["enabled"] = form.Get("enabled") == "on"
 	res, err := c.call(r, http.MethodPatch, path, body, ifMatch(r)...)
 	if err != nil {
-		c.errorPage(w, r.Request, r.s, http.StatusInternalServerError, "The request could not be made.")
+		c.errorPage(w, r.s, http.StatusInternalServerError, "The request could not be made.")
 		return
 	}
 	if res.ok() {
@@ -371,7 +371,7 @@ func (c *Console) editTrunk(w http.ResponseWriter, r *request) {
 func (c *Console) setTrunkEnabled(w http.ResponseWriter, r *request) {
 	path, ok := trunkPath(r)
 	if !ok {
-		c.errorPage(w, r.Request, r.s, http.StatusNotFound, "No such trunk.")
+		c.errorPage(w, r.s, http.StatusNotFound, "No such trunk.")
 		return
 	}
 	on := r.PostForm.Get("enabled") == "true"
@@ -387,7 +387,7 @@ func (c *Console) setTrunkEnabled(w http.ResponseWriter, r *request) {
 func (c *Console) deleteTrunkPage(w http.ResponseWriter, r *request) {
 	path, ok := trunkPath(r)
 	if !ok {
-		c.errorPage(w, r.Request, r.s, http.StatusNotFound, "No such trunk.")
+		c.errorPage(w, r.s, http.StatusNotFound, "No such trunk.")
 		return
 	}
 	var t trunk
@@ -400,7 +400,7 @@ func (c *Console) deleteTrunkPage(w http.ResponseWriter, r *request) {
 func (c *Console) deleteTrunk(w http.ResponseWriter, r *request) {
 	path, ok := trunkPath(r)
 	if !ok {
-		c.errorPage(w, r.Request, r.s, http.StatusNotFound, "No such trunk.")
+		c.errorPage(w, r.s, http.StatusNotFound, "No such trunk.")
 		return
 	}
 	if c.write(w, r, http.MethodDelete, path, nil) != nil {
