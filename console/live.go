@@ -47,10 +47,10 @@ type hub struct {
 	subs     map[*listener]struct{}
 	closed   bool
 	stopPoll context.CancelFunc
-	pollers  sync.WaitGroup          // a stopped poller may outlive its successor's start
-	last     map[string]gatewayEvent // trunk\x00node → as last sent
-	nodes    string                  // the nodes' states as last seen
-	kick     chan string             // gateways FreeSWITCH reported a state for
+	pollers  sync.WaitGroup    // a stopped poller may outlive its successor's start
+	last     map[string]gwCell // trunk\x00node → as last sent
+	nodes    string            // the nodes' states as last seen
+	kick     chan string       // gateways FreeSWITCH reported a state for
 }
 
 func newHub(c *Console) *hub {
@@ -93,7 +93,7 @@ func (h *hub) add(session string, admin bool) *listener {
 	h.subs[l] = struct{}{}
 	if len(h.subs) == 1 && h.c.opt.ESL != nil {
 		ctx, cancel := context.WithCancel(context.Background())
-		h.stopPoll, h.last, h.nodes = cancel, map[string]gatewayEvent{}, ""
+		h.stopPoll, h.last, h.nodes = cancel, map[string]gwCell{}, ""
 		h.pollers.Add(1)
 		go h.poll(ctx)
 	}
@@ -179,15 +179,6 @@ func (h *hub) close() {
 	h.pollers.Wait()
 }
 
-// gatewayEvent is the data of a "gateway" event.
-type gatewayEvent struct {
-	Trunk  string `json:"trunk"`
-	Node   string `json:"node"`
-	State  string `json:"state"`
-	Detail string `json:"detail"`
-	Class  string `json:"class"`
-}
-
 // poll reads every trunk's gateway state each GatewayPoll and sends the
 // ones that changed (all of them on the first round: a page rendered just
 // before the stream opened may already be behind).
@@ -254,8 +245,7 @@ func (h *hub) pollOnce(ctx context.Context) {
 func (h *hub) sendStates(qctx context.Context, t models.Trunk) {
 	gws, _ := h.c.opt.ESL.GatewayStatus(qctx, t)
 	for _, gs := range gws {
-		cell := cellOf(gs)
-		g := gatewayEvent{Trunk: cell.Trunk, Node: cell.Node, State: cell.State, Detail: cell.Detail, Class: cell.Class}
+		g := cellOf(gs)
 		key := t.Name + "\x00" + gs.Node
 		h.mu.Lock()
 		old, seen := h.last[key]

@@ -43,9 +43,14 @@ type warning struct {
 }
 
 // gwCell is one gateway's state on one node, as a table cell shows it.
+// gwCell is a gateway's state on one node, as the page shows it and as
+// the data of a "gateway" live event.
 type gwCell struct {
-	Trunk, Node, State, Detail string
-	Class                      string // ok, warn, bad
+	Trunk  string `json:"trunk"`
+	Node   string `json:"node"`
+	State  string `json:"state"`
+	Detail string `json:"detail"`
+	Class  string `json:"class"` // ok, warn, bad
 }
 
 func cellOf(gs esl.GatewayStatus) gwCell {
