@@ -98,7 +98,6 @@ type Registrar struct {
 	addrs     []string // bound addresses, "udp 127.0.0.1:5070", …
 	ready     chan struct{}
 	readyOnce sync.Once
-	ua        *sipgo.UserAgent
 	cli       *sipgo.Client
 }
 
@@ -307,7 +306,7 @@ func (r *Registrar) Run(ctx context.Context) error {
 	}
 	r.mu.Lock()
 	r.addrs = addrs
-	r.ua, r.cli = ua, cli
+	r.cli = cli
 	r.mu.Unlock()
 	r.readyOnce.Do(func() { close(r.ready) }) // Run may be started again after a failure
 	r.log.Info("registrar listening", "addrs", addrs)

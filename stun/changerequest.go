@@ -2,7 +2,6 @@ package stun
 
 import (
 	"encoding/binary"
-	"fmt"
 
 	"github.com/pion/stun/v3"
 )
@@ -45,7 +44,7 @@ func (c *ChangeRequest) GetFrom(m *stun.Message) error {
 
 func (c *ChangeRequest) decode(v []byte) error {
 	if len(v) != changeReqSize {
-		return fmt.Errorf("CHANGE-REQUEST: %d bytes, want %d", len(v), changeReqSize)
+		return ErrChangeRequestSize
 	}
 	f := binary.BigEndian.Uint32(v)
 	c.ChangeIP = f&changeIPFlag != 0

@@ -28,9 +28,6 @@ type Config struct {
 	RateLimit float64
 }
 
-// HasSecondary tells whether the four-address model is configured.
-func (c Config) HasSecondary() bool { return c.Secondary.IsValid() }
-
 // Validate checks the addresses once, at start.
 func (c Config) Validate() error {
 	p, s := c.Primary, c.Secondary

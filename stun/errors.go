@@ -6,6 +6,9 @@ import "errors"
 var (
 	// ErrNoPrimary: the primary address is required.
 	ErrNoPrimary = errors.New("no primary address")
+	// ErrChangeRequestSize: a CHANGE-REQUEST value that is not 4 bytes
+	// (a sentinel: the UDP loop builds no error per malformed request).
+	ErrChangeRequestSize = errors.New("CHANGE-REQUEST: value is not 4 bytes")
 	// ErrSecondary: the secondary address cannot form RFC 3489's four
 	// addresses with the primary.
 	ErrSecondary = errors.New("bad secondary address")
