@@ -16,7 +16,6 @@ import (
 // (*registrar.Registrar implements it).
 type Registrations interface {
 	List() []registrar.Binding
-	Count() int
 	Unregister(aor, contact string) error
 }
 

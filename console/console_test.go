@@ -524,8 +524,6 @@ func (f *fakeRegistrar) List() []registrar.Binding {
 	return append([]registrar.Binding(nil), f.bindings...)
 }
 
-func (f *fakeRegistrar) Count() int { return len(f.List()) }
-
 func (f *fakeRegistrar) Unregister(aor, contact string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
