@@ -23,6 +23,9 @@ import (
 // ExitAndClose). The relay ending eslgo's context cuts it shorter still.
 const eslgoExitTimeout = time.Second
 
+// dialGiveUp bounds teardown's wait for eslgo's Dial to return.
+const dialGiveUp = 2 * time.Second
+
 // conn is one authenticated inbound event socket connection, spoken through
 // github.com/percipia/eslgo v1.5.0 with a relay in front of it (see the
 // package doc, "Connections"). Commands are serialised (one in flight), so a
@@ -417,7 +420,15 @@ func (c *conn) teardown() {
 	stuck := c.eslgoStuck
 	c.mu.Unlock()
 	if !stuck {
-		<-c.dialDone
+		select {
+		case <-c.dialDone:
+		case <-time.After(dialGiveUp):
+			// eslgo's Dial waits for the greeting on a bare channel
+			// (inbound.go:55): when its context ended (step 2) before its
+			// receive loop handed the replayed greeting over, it never
+			// returns. Leave that one goroutine rather than hang here
+			// (seen as a 30 s hang when a test stopped a reconnect).
+		}
 	}
 	c.mu.Lock()
 	relay := c.relay
