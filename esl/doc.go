@@ -15,7 +15,8 @@
 //     HealthInterval, in case a wake-up was missed (or another replica
 //     wrote). On PostgreSQL a transaction can take a lower ID and commit
 //     after a higher one: the cursor stops below a missing ID until it
-//     turns up or GapGrace passes.
+//     turns up, or every transaction that could hold it has ended (the
+//     snapshot horizon, events.Horizon), or GapGrace passes.
 //   - Why a cursor, not a table of commands: the commands are a function of
 //     the changes and of the node (which trunks belong to it, which
 //     profiles it runs), so storing the changes once and the progress per

@@ -80,7 +80,8 @@ type Options struct {
 	DeleteWait time.Duration
 	// GapGrace is how long a missing change ID may still turn up (a
 	// PostgreSQL transaction that took its ID earlier and commits later)
-	// before the cursor moves past it (default 60s).
+	// before the cursor moves past it (default 60s); PostgreSQL's snapshot
+	// horizon usually decides it much sooner.
 	GapGrace time.Duration
 }
 

@@ -20,16 +20,40 @@ import (
 // that is not in the log yet is in flight (or was rolled back, or skipped
 // by a crash, and never comes). Gaps remembers such IDs with the time it
 // noticed them, so that the reader asks for them again (ChangesIn) and so
-// that a durable cursor never moves past one until it turned up or its
-// grace passed. A jump of MaxGap IDs or more is a sequence jump, not
-// transactions in flight.
+// that a durable cursor never moves past one until it turned up, or it is
+// known never to come, or its grace passed. A jump of MaxGap IDs or more
+// is a sequence jump, not transactions in flight.
+//
+// When the source can tell its transaction horizon (Horizon: PostgreSQL),
+// a missing ID is decided without waiting for the grace: its transaction
+// took an ID before a later one committed, so it had its transaction ID
+// before the snapshot taken after that commit was read; once every
+// transaction older than that snapshot's xmax has ended, the ID either is
+// in the log or never will be. A crash of PostgreSQL, which skips up to 32
+// sequence values, so no longer holds a durable cursor back for the grace.
 //
 // The zero value starts before the first change; it is not safe for
 // concurrent use.
 type Gaps struct {
 	// Max is the newest ID taken.
 	Max     uint64
-	missing map[uint64]time.Time
+	missing map[uint64]gap
+}
+
+// gap is one missing ID: when it was noticed, and the xmax of a snapshot
+// taken after that (0 until one was taken).
+type gap struct {
+	since time.Time
+	xmax  uint64
+}
+
+// Horizon is implemented by a Source whose IDs can be taken by
+// transactions that commit out of order (PostgreSQL). TxHorizon returns
+// the xmin and xmax of a fresh snapshot: every transaction below xmin has
+// ended, every one that had started has an ID below xmax. ok is false when
+// the source cannot tell (SQLite, whose writers commit in ID order).
+type Horizon interface {
+	TxHorizon(ctx context.Context) (xmin, xmax uint64, ok bool, err error)
 }
 
 // MaxGap bounds how many skipped IDs are taken for transactions in flight.
@@ -47,10 +71,10 @@ func (g *Gaps) Take(id uint64, now time.Time) {
 		return
 	case id > g.Max+1 && id-g.Max-1 < MaxGap:
 		if g.missing == nil {
-			g.missing = map[uint64]time.Time{}
+			g.missing = map[uint64]gap{}
 		}
 		for m := g.Max + 1; m < id; m++ {
-			g.missing[m] = now
+			g.missing[m] = gap{since: now}
 		}
 	}
 	g.Max = id
@@ -71,8 +95,8 @@ func (g *Gaps) Missing() []uint64 {
 // but below the lowest ID still missing.
 func (g *Gaps) Settled(now time.Time, grace time.Duration) uint64 {
 	t := g.Max
-	for id, since := range g.missing {
-		if now.Sub(since) >= grace {
+	for id, m := range g.missing {
+		if now.Sub(m.since) >= grace {
 			delete(g.missing, id)
 			continue
 		}
@@ -108,16 +132,55 @@ func (g *Gaps) CatchUp(ctx context.Context, src Source, now func() time.Time, ap
 			break
 		}
 	}
-	if ids := g.Missing(); len(ids) > 0 {
-		evs, err := src.ChangesIn(ctx, ids)
-		if err != nil {
-			return false, fmt.Errorf("read %d missing changes: %w", len(ids), err)
-		}
-		for _, ev := range evs {
-			if apply(ev) {
-				g.Take(ev.ID, now())
-			}
+	if len(g.missing) == 0 {
+		return true, nil
+	}
+	// The horizon before the read: an ID decided by it and not in the read
+	// never comes.
+	decided, err := g.decide(ctx, src)
+	if err != nil {
+		return false, err
+	}
+	evs, err := src.ChangesIn(ctx, g.Missing())
+	if err != nil {
+		return false, fmt.Errorf("read %d missing changes: %w", len(g.missing), err)
+	}
+	for _, ev := range evs {
+		delete(decided, ev.ID) // it came: apply decides whether it is taken
+		if apply(ev) {
+			g.Take(ev.ID, now())
 		}
 	}
+	for id := range decided {
+		delete(g.missing, id)
+	}
 	return true, nil
+}
+
+// decide asks src for its transaction horizon (when it has one), stamps
+// the missing IDs noticed since the last ask with its xmax, and returns
+// those whose transactions have all ended.
+func (g *Gaps) decide(ctx context.Context, src Source) (map[uint64]struct{}, error) {
+	h, ok := src.(Horizon)
+	if !ok {
+		return nil, nil
+	}
+	xmin, xmax, ok, err := h.TxHorizon(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the transaction horizon: %w", err)
+	}
+	if !ok {
+		return nil, nil
+	}
+	decided := map[uint64]struct{}{}
+	for id, m := range g.missing {
+		if m.xmax == 0 {
+			m.xmax = xmax
+			g.missing[id] = m
+		}
+		if xmin >= m.xmax {
+			decided[id] = struct{}{}
+		}
+	}
+	return decided, nil
 }

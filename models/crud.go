@@ -85,6 +85,14 @@ func (s *Store) write(ctx context.Context, fn func(tx *gorm.DB) (*ChangeEvent, e
 		actor := ActorFrom(ctx)
 		ev.At = s.now().UTC()
 		ev.Actor = actor.Name
+		if s.dialect == "postgres" {
+			// The transaction has its ID before it takes a change ID, which
+			// readers' gap handling relies on (events.Horizon); fn may have
+			// written nothing yet.
+			if err := tx.Exec("SELECT pg_current_xact_id()").Error; err != nil {
+				return fmt.Errorf("models: take a transaction ID: %w", err)
+			}
+		}
 		if err := tx.Create(ev).Error; err != nil {
 			return fmt.Errorf("models: append change event: %w", err)
 		}

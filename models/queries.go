@@ -3,6 +3,8 @@ package models
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strconv"
 	"time"
 
 	"gorm.io/gorm"
@@ -308,3 +310,23 @@ func (s *Store) LastChangeID(ctx context.Context) (uint64, error) {
 
 // IsNotFound reports whether err means a missing row.
 func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
+
+// TxHorizon returns the xmin and xmax of a fresh PostgreSQL snapshot (see
+// events.Horizon); ok is false on SQLite, whose writers commit in order.
+func (s *Store) TxHorizon(ctx context.Context) (xmin, xmax uint64, ok bool, err error) {
+	if s.dialect != "postgres" {
+		return 0, 0, false, nil
+	}
+	var h struct{ Xmin, Xmax string }
+	err = s.db.WithContext(ctx).Raw("SELECT pg_snapshot_xmin(s)::text AS xmin, pg_snapshot_xmax(s)::text AS xmax FROM pg_current_snapshot() AS s").Scan(&h).Error
+	if err != nil {
+		return 0, 0, false, fmt.Errorf("models: read the transaction horizon: %w", err)
+	}
+	if xmin, err = strconv.ParseUint(h.Xmin, 10, 64); err == nil {
+		xmax, err = strconv.ParseUint(h.Xmax, 10, 64)
+	}
+	if err != nil {
+		return 0, 0, false, fmt.Errorf("models: transaction horizon %q/%q: %w", h.Xmin, h.Xmax, err)
+	}
+	return xmin, xmax, true, nil
+}
