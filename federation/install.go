@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -105,14 +106,42 @@ func writeAtomic(path string, data []byte, mode os.FileMode) error {
 }
 
 // Installed returns the leaf of the agent.pem in dir when both files are
-// in place, nil otherwise.
+// in place, nil otherwise. /readyz, every profile read and every xml-curl
+// miss ask, so the parsed leaf is kept until agent.pem's size, time or
+// inode changes (Install replaces it by a rename).
 func Installed(dir string) *x509.Certificate {
 	if _, err := os.Stat(filepath.Join(dir, CAFileName)); err != nil {
 		return nil
 	}
-	c, err := LoadCertificate(filepath.Join(dir, AgentFile), "")
+	path := filepath.Join(dir, AgentFile)
+	fi, err := os.Stat(path)
 	if err != nil {
 		return nil
 	}
+	installed.mu.Lock()
+	defer installed.mu.Unlock()
+	if e, ok := installed.m[path]; ok && os.SameFile(e.fi, fi) && e.fi.Size() == fi.Size() && e.fi.ModTime().Equal(fi.ModTime()) {
+		return e.leaf
+	}
+	c, err := LoadCertificate(path, "")
+	if err != nil {
+		delete(installed.m, path)
+		return nil
+	}
+	if installed.m == nil {
+		installed.m = map[string]installedLeaf{}
+	}
+	installed.m[path] = installedLeaf{fi: fi, leaf: c.Leaf}
 	return c.Leaf
+}
+
+type installedLeaf struct {
+	fi   os.FileInfo
+	leaf *x509.Certificate
+}
+
+// installed caches Installed's answers by agent.pem path.
+var installed struct {
+	mu sync.Mutex
+	m  map[string]installedLeaf
 }

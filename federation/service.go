@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -299,13 +298,19 @@ func profileWarnings(set Settings, configured, installed bool, profiles []models
 
 // Readiness folds Warnings into a /readyz answer: degraded, never down (a
 // certificate problem must not take the control plane out of service).
+// /readyz is public and the warnings name files and directories on this
+// host, so it gives their number; GET /api/v1/federation and the console
+// give them whole.
 func (s *Service) Readiness(ctx context.Context) (status, detail string) {
 	ws, err := s.Warnings(ctx)
 	if err != nil {
-		return "degraded", "federation: " + err.Error()
+		return "degraded", "federation settings could not be read"
 	}
-	if len(ws) == 0 {
+	switch len(ws) {
+	case 0:
 		return "ok", ""
+	case 1:
+		return "degraded", "1 federation warning (GET /api/v1/federation)"
 	}
-	return "degraded", strings.Join(ws, "; ")
+	return "degraded", fmt.Sprintf("%d federation warnings (GET /api/v1/federation)", len(ws))
 }

@@ -31,9 +31,7 @@ func TestExpiryWarning(t *testing.T) {
 	if _, ok, err := svc.TLS(ctx); ok || err != nil {
 		t.Fatalf("TLS offered before the files are in place (err %v)", err)
 	}
-	if st, detail := svc.Readiness(ctx); st != "degraded" || !strings.Contains(detail, "no certificate is in place") {
-		t.Errorf("%s %q", st, detail)
-	}
+	wantWarning(t, svc, "no certificate is in place")
 	if err := svc.Apply(set); err != nil {
 		t.Fatal(err)
 	}
@@ -41,9 +39,7 @@ func TestExpiryWarning(t *testing.T) {
 	if !ok || err != nil || side.Profile != "federation" || side.Port != DefaultPort || side.Dir != dir || side.Routes != nil {
 		t.Errorf("TLS: %+v %v %v", side, ok, err)
 	}
-	if st, detail := svc.Readiness(ctx); st != "degraded" || !strings.Contains(detail, "the federation certificate expires in 5 days") {
-		t.Errorf("%s %q", st, detail)
-	}
+	wantWarning(t, svc, "the federation certificate expires in 5 days")
 	svc.opt.ExpiryWarnDays = 3
 	if st, detail := svc.Readiness(ctx); st != "ok" {
 		t.Errorf("%s %q", st, detail)
@@ -62,5 +58,18 @@ func TestWarningsRestartNeeded(t *testing.T) {
 	}
 	if len(ws) != 1 || !strings.Contains(ws[0], "FreeSWITCH 127.0.0.1:8021 reads the renewed certificate only after `sofia profile federation restart`") {
 		t.Errorf("warnings %q", ws)
+	}
+}
+
+// wantWarning: the one warning contains want, and /readyz, which is
+// public, says only that there is one (never a path of this host).
+func wantWarning(t *testing.T, svc *Service, want string) {
+	t.Helper()
+	ws, err := svc.Warnings(context.Background())
+	if err != nil || len(ws) != 1 || !strings.Contains(ws[0], want) {
+		t.Errorf("warnings %q (%v), want one with %q", ws, err, want)
+	}
+	if st, detail := svc.Readiness(context.Background()); st != "degraded" || detail != "1 federation warning (GET /api/v1/federation)" || strings.Contains(detail, svc.opt.TLSDir) {
+		t.Errorf("readiness %s %q", st, detail)
 	}
 }

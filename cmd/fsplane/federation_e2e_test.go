@@ -37,9 +37,15 @@ func TestServeWiresFederation(t *testing.T) {
 	token := tokenRe.FindString(stderr.String())
 	base := "http://" + addr
 
+	// /readyz is public: the number of warnings, never a path; the API
+	// says which.
 	code, body := do(t, http.MethodGet, base+"/readyz", "", "", "")
-	if code != http.StatusOK || !strings.Contains(body, `profile \"internal\" has TLS without a configured certificate`) {
+	if code != http.StatusOK || !strings.Contains(body, `1 federation warning (GET /api/v1/federation)`) || strings.Contains(body, tlsDir) {
 		t.Fatalf("readyz: %d %s", code, body)
+	}
+	code, body = do(t, http.MethodGet, base+"/api/v1/federation", token, "", "")
+	if code != http.StatusOK || !strings.Contains(body, `profile \"internal\" has TLS without a configured certificate`) {
+		t.Fatalf("federation: %d %s", code, body)
 	}
 
 	p := fedtest.NewPKI(t)
