@@ -219,7 +219,7 @@ func (bindingV7) TableName() string { return "sip_bindings" }
 
 type consoleSessionV8 struct {
 	IDHash    string    `gorm:"column:id_hash;primaryKey;size:64"`
-	TokenID   uint      `gorm:"not null;index"`
+	TokenHash string    `gorm:"size:64;not null;index"`
 	TokenName string    `gorm:"size:128;not null;default:''"`
 	CSRF      string    `gorm:"column:csrf;size:64;not null"`
 	CreatedAt time.Time `gorm:"not null"`

@@ -238,19 +238,6 @@ func (s *Store) ListTokens(ctx context.Context) ([]APIToken, error) {
 	return out, s.db.WithContext(ctx).Order("id").Find(&out).Error
 }
 
-// TokenByID returns the unexpired token with that id (a console session
-// names its token so).
-func (s *Store) TokenByID(ctx context.Context, id uint) (*APIToken, error) {
-	var t APIToken
-	if err := s.db.WithContext(ctx).First(&t, id).Error; err != nil {
-		return nil, mapErr(err)
-	}
-	if t.ExpiresAt != nil && !t.ExpiresAt.After(s.now()) {
-		return nil, ErrNotFound
-	}
-	return &t, nil
-}
-
 // DeleteToken revokes a token, and ends the console sessions logged in
 // with it in the same transaction (on every replica at once).
 func (s *Store) DeleteToken(ctx context.Context, id uint) error {
@@ -262,7 +249,7 @@ func (s *Store) DeleteToken(ctx context.Context, id uint) error {
 		if err := tx.Delete(&t).Error; err != nil {
 			return nil, err
 		}
-		if err := tx.Where("token_id = ?", id).Delete(&ConsoleSession{}).Error; err != nil {
+		if err := tx.Where("token_hash = ?", t.Hash).Delete(&ConsoleSession{}).Error; err != nil {
 			return nil, err
 		}
 		a := ActorFrom(ctx)

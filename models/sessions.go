@@ -15,12 +15,14 @@ import (
 //
 // It holds no secret in plain text: the row is keyed by the SHA-256 of the
 // session id the browser's cookie carries (auth.Hash, as for API tokens),
-// and names the API token the operator logged in with by its id, never its
-// text. The CSRF token is stored as is: it is worthless without the cookie,
+// and names the API token the operator logged in with by its digest (as
+// api_tokens holds it), never its text. The CSRF token is stored as is: it is worthless without the cookie,
 // and the pages must show it.
 type ConsoleSession struct {
-	IDHash  string `gorm:"column:id_hash;primaryKey;size:64"`
-	TokenID uint   `gorm:"not null;index"`
+	IDHash string `gorm:"column:id_hash;primaryKey;size:64"`
+	// TokenHash is the digest of the API token the operator logged in
+	// with, as api_tokens.hash holds it.
+	TokenHash string `gorm:"size:64;not null;index"`
 	// TokenName is the token's name, for the page header of an error page
 	// shown before the token was checked again.
 	TokenName string    `gorm:"size:128;not null"`
