@@ -73,6 +73,7 @@ type Console struct {
 	mux      *http.ServeMux
 	pages    map[string]*template.Template
 	sessions *sessionStore
+	throttle *loginThrottle
 	hub      *hub
 	met      *metrics
 }
@@ -104,6 +105,7 @@ func New(opt Options) (*Console, error) {
 	c := &Console{
 		opt: opt, log: opt.Logger, pages: pages,
 		sessions: newSessionStore(opt.Store, opt.Logger, opt.Now, opt.IdleTimeout, opt.MaxAge),
+		throttle: newLoginThrottle(opt.Now),
 		met:      newMetrics(opt.Registerer),
 	}
 	c.hub = newHub(c)

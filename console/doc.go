@@ -10,7 +10,10 @@
 //     same verifier (VerifyDigest), so an expired token, or one revoked
 //     behind fsplane's back, ends the session within the verifier's cache
 //     TTL; revoking it through fsplane (API or CLI) deletes its sessions at
-//     once.
+//     once. After 5 failed logins from one source (an IPv4 address, an IPv6
+//     /64) a login from it is refused with 429 and Retry-After, before its
+//     token is looked at, until the allowance refills (one try per 20 s;
+//     throttle.go). A submitted token is never logged.
 //   - Sessions live in the database (models.ConsoleSession), so a restart
 //     logs nobody out and every replica on one PostgreSQL serves every
 //     session without sticky routing. The cookie holds only a random

@@ -8,8 +8,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/fsplane/fsplane/auth"
@@ -419,12 +421,24 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.renderLogin(w, r, http.StatusUnprocessableEntity, "Enter an API token.")
 		return
 	}
+	wait, notFailed := c.throttle.try(source(r.RemoteAddr))
+	if wait > 0 {
+		c.met.logins.WithLabelValues("throttled").Inc()
+		secs := int((wait + time.Second - 1) / time.Second)
+		c.log.Warn("console: login throttled after repeated failures", "remote", r.RemoteAddr, "retry_after_s", secs)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		c.renderLogin(w, r, http.StatusTooManyRequests,
+			fmt.Sprintf("Too many failed logins from your address: try again in %d seconds.", secs))
+		return
+	}
 	p, err := c.opt.Verifier.Verify(r.Context(), token)
 	if errors.Is(err, auth.ErrUnknownToken) {
 		c.met.logins.WithLabelValues("unknown").Inc()
+		c.log.Info("console: login with an unknown or expired token", "remote", r.RemoteAddr)
 		c.renderLogin(w, r, http.StatusUnauthorized, "Unknown or expired token.")
 		return
 	}
+	notFailed() // a token that exists is no guess, whatever happens next
 	if err != nil {
 		c.met.logins.WithLabelValues("unavailable").Inc()
 		c.log.Warn("console: token check failed at login", "err", err)
