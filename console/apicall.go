@@ -99,6 +99,18 @@ func (a *apiResp) problem() apiError {
 	return e
 }
 
+// setProblem puts the API's refusal on the form: each field error beside
+// the field it names (known: the fields the form shows), the rest as lines
+// above the form, and the API's message when no field carries it all.
+func (f *formView) setProblem(res *apiResp, known map[string]bool) {
+	pr := res.problem()
+	f.Fields = pr.Fields
+	f.Other = fieldList(pr.Fields, known)
+	if len(pr.Fields) == 0 || len(f.Other) > 0 {
+		f.Error = pr.Error
+	}
+}
+
 // fieldList is a form's field errors the form has no place for, as
 // "field: message" lines in a stable order.
 func fieldList(fields map[string]string, shown map[string]bool) []string {

@@ -126,11 +126,7 @@ func (c *Console) createRange(w http.ResponseWriter, r *request) {
 		return
 	}
 	f := formView{Values: map[string]string{"cidr": form.Get("cidr"), "ports": form.Get("ports"), "description": form.Get("description")}}
-	pr := res.problem()
-	f.Fields, f.Other = pr.Fields, fieldList(pr.Fields, rangeFields)
-	if len(pr.Fields) == 0 || len(f.Other) > 0 {
-		f.Error = pr.Error
-	}
+	f.setProblem(res, rangeFields)
 	c.renderProviders(w, r, res.Code, name, f)
 }
 
