@@ -2,10 +2,15 @@ package api
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/fsplane/fsplane/models"
 )
 
 type auditOut struct {
@@ -36,18 +41,47 @@ func (s *server) listAudit(c echo.Context) error {
 		}
 		limit = n
 	}
-	var before uint
+	f := models.AuditFilter{Limit: limit}
 	if v := c.QueryParam("before"); v != "" {
 		n, ok := parseID(v)
 		if !ok {
 			fe.add("before", "must be a positive event id")
 		}
-		before = n
+		f.Before = n
+	}
+	if v := c.QueryParam("kind"); v != "" {
+		if !slices.Contains(models.AuditKinds, v) {
+			fe.add("kind", "must be one of %s", strings.Join(models.AuditKinds, ", "))
+		}
+		f.Kind = v
+	}
+	if v := c.QueryParam("action"); v != "" {
+		if !slices.Contains(models.AuditActions, v) {
+			fe.add("action", "must be one of %s", strings.Join(models.AuditActions, ", "))
+		}
+		f.Action = v
+	}
+	if v := c.QueryParam("object_id"); v != "" {
+		n, ok := parseID(v)
+		switch {
+		case !ok:
+			fe.add("object_id", "must be a positive id")
+		case f.Kind == "":
+			// Ids are per kind: trunk 3 and extension 3 are not one thing.
+			fe.add("object_id", "needs kind: ids are numbered per kind")
+		}
+		f.ObjectID = n
+	}
+	if v := c.QueryParam("name"); v != "" {
+		if !utf8.ValidString(v) || utf8.RuneCountInString(v) > 512 {
+			fe.add("name", "must be valid UTF-8 of at most 512 characters")
+		}
+		f.Name = v
 	}
 	if err := fe.err(); err != nil {
 		return err
 	}
-	rows, err := s.store.ListAudit(c.Request().Context(), before, limit)
+	rows, err := s.store.FindAudit(c.Request().Context(), f)
 	if err != nil {
 		return err
 	}

@@ -251,7 +251,7 @@ func (s *server) extensionConfig(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.store.Audit(ctx, models.AuditEvent{Action: "read-secret", Kind: models.KindExtension,
+	if err := s.store.Audit(ctx, models.AuditEvent{Action: models.ActionReadSecret, Kind: models.KindExtension,
 		ObjectID: e.ID, Name: name, Fields: models.StringList{"password"}}); err != nil {
 		return err
 	}

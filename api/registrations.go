@@ -89,7 +89,7 @@ func (s *server) deleteRegistration(c echo.Context) error {
 	if !found {
 		return about(models.ErrNotFound, "registration of %q", aor)
 	}
-	if err := s.store.Audit(c.Request().Context(), models.AuditEvent{Action: "unregister", Kind: "registration",
+	if err := s.store.Audit(c.Request().Context(), models.AuditEvent{Action: models.ActionUnregister, Kind: models.KindRegistration,
 		Name: aor, Fields: models.StringList{"contact"}}); err != nil {
 		return err
 	}

@@ -276,7 +276,11 @@ func (s *server) table() []route {
 		{method: D, path: "/api/v1/tokens/:id", scope: admin, summary: "Revoke an API token", handler: s.deleteToken, status: 204, errors: []int{404}},
 
 		{method: G, path: "/api/v1/audit", scope: admin, summary: "The audit log, newest first", handler: s.listAudit, out: auditList{}, status: 200,
-			query:  []param{{name: "limit", typ: "integer", desc: "page size, 1-1000 (default 100)"}, {name: "before", typ: "integer", desc: "only events with a smaller id (next_before of the previous page)"}},
+			query: []param{{name: "limit", typ: "integer", desc: "page size, 1-1000 (default 100)"}, {name: "before", typ: "integer", desc: "only events with a smaller id (next_before of the previous page)"},
+				{name: "kind", typ: "string", desc: "only events about this kind of resource", enum: models.AuditKinds},
+				{name: "action", typ: "string", desc: "only events of this action", enum: models.AuditActions},
+				{name: "object_id", typ: "integer", desc: "only events about the resource with this id (needs kind)"},
+				{name: "name", typ: "string", desc: "only events whose name (trunk, profile or provider name, user@domain) contains this text, case-sensitive"}},
 			errors: []int{422}},
 	}
 }

@@ -93,7 +93,13 @@ func NewVerifier(opt VerifierOptions) *Verifier {
 // allocation and no database round trip; its last_used_at is still
 // written, at most once a minute.
 func (v *Verifier) Verify(ctx context.Context, token string) (Principal, error) {
-	d := Digest(token)
+	return v.VerifyDigest(ctx, Digest(token))
+}
+
+// VerifyDigest is Verify for a caller that checked a token's text once and
+// kept only its SHA-256 (Digest; a console session): same cache, same
+// errors.
+func (v *Verifier) VerifyDigest(ctx context.Context, d [32]byte) (Principal, error) {
 	now := v.now()
 	if v.ttl > 0 {
 		v.mu.RLock()
@@ -208,4 +214,20 @@ func (v *Verifier) pruneLocked(now time.Time) {
 	if len(v.cache) >= maxCached {
 		clear(v.cache)
 	}
+}
+
+type principalKey struct{}
+
+// WithPrincipal returns ctx carrying p: a request made in-process on
+// behalf of a principal its maker verified (the console's calls to the
+// API: a console session keeps no token text to send) is authenticated as
+// p. Nothing outside the process can set it.
+func WithPrincipal(ctx context.Context, p Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// PrincipalFrom returns the principal WithPrincipal put in ctx.
+func PrincipalFrom(ctx context.Context) (Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(Principal)
+	return p, ok
 }

@@ -250,3 +250,45 @@ func BenchmarkVerifyCached(b *testing.B) {
 		}
 	}
 }
+
+// VerifyDigest is Verify for a caller that kept only the digest: the same
+// principal from the same cache entry, and the same refusal once the token
+// is gone.
+func TestVerifyDigestSharesVerify(t *testing.T) {
+	s := &tokens{Store: modelstest.Open(t, "sqlite", modelstest.Options{})}
+	ctx := context.Background()
+	v := auth.NewVerifier(auth.VerifierOptions{Store: s, CacheTTL: time.Minute})
+	text, row := mint(t, s.Store, auth.ScopeSIPRead)
+	p, err := v.Verify(ctx, text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := v.VerifyDigest(ctx, auth.Digest(text))
+	if err != nil || q.TokenID != p.TokenID || q.Name != p.Name || !q.Allows(auth.ScopeSIPRead) || q.Allows(auth.ScopeSIPWrite) {
+		t.Fatalf("VerifyDigest: %+v %v, Verify: %+v", q, err, p)
+	}
+	if n := s.lookups.Load(); n != 1 {
+		t.Fatalf("%d store lookups, want 1 (one cache for both)", n)
+	}
+	if err := s.Store.DeleteToken(ctx, row.ID); err != nil {
+		t.Fatal(err)
+	}
+	v.Revoked(row.ID)
+	if _, err := v.VerifyDigest(ctx, auth.Digest(text)); !errors.Is(err, auth.ErrUnknownToken) {
+		t.Fatalf("VerifyDigest of a revoked token: %v, want ErrUnknownToken", err)
+	}
+	if _, err := v.VerifyDigest(ctx, auth.Digest("fsp_madeup")); !errors.Is(err, auth.ErrUnknownToken) {
+		t.Fatalf("VerifyDigest of an unknown digest: %v, want ErrUnknownToken", err)
+	}
+}
+
+func TestPrincipalInContext(t *testing.T) {
+	if _, ok := auth.PrincipalFrom(context.Background()); ok {
+		t.Fatal("a bare context carries a principal")
+	}
+	p := auth.Principal{TokenID: 7, Name: "ops", Scopes: []string{auth.ScopeSIPRead}}
+	got, ok := auth.PrincipalFrom(auth.WithPrincipal(context.Background(), p))
+	if !ok || got.TokenID != 7 || got.Name != "ops" || !got.Allows(auth.ScopeSIPRead) {
+		t.Fatalf("PrincipalFrom: %+v %v", got, ok)
+	}
+}

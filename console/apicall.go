@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+
+	"github.com/fsplane/fsplane/auth"
 )
 
 // apiResp is the API's answer to an in-process request.
@@ -37,9 +39,10 @@ func (r *recorder) Write(p []byte) (int, error) {
 	return r.buf.Write(p)
 }
 
-// call makes a request to the API with the session's token as bearer, as
-// the browser's own address (the audit log's remote_ip). body, when not
-// nil, is sent as JSON; hdr adds headers (If-Match).
+// call makes a request to the API as the session's principal (verified
+// for this request; the session keeps no token text to send as bearer),
+// from the browser's own address (the audit log's remote_ip). body, when
+// not nil, is sent as JSON; hdr adds headers (If-Match).
 func (c *Console) call(r *request, method, path string, body any, hdr ...string) (*apiResp, error) {
 	var rd io.Reader
 	if body != nil {
@@ -49,7 +52,7 @@ func (c *Console) call(r *request, method, path string, body any, hdr ...string)
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(r.Context(), method, path, rd)
+	req, err := http.NewRequestWithContext(auth.WithPrincipal(r.Context(), r.p), method, path, rd)
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +60,6 @@ func (c *Console) call(r *request, method, path string, body any, hdr ...string)
 	if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
 		req.Header.Set("X-Forwarded-For", xff) // used only when the API trusts proxies
 	}
-	req.Header.Set("Authorization", "Bearer "+r.s.token)
 	req.Header.Set("Accept", "application/json")
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -95,6 +97,18 @@ func (a *apiResp) problem() apiError {
 		e.Error = fmt.Sprintf("the API answered %d %s", a.Code, http.StatusText(a.Code))
 	}
 	return e
+}
+
+// setProblem puts the API's refusal on the form: each field error beside
+// the field it names (known: the fields the form shows), the rest as lines
+// above the form, and the API's message when no field carries it all.
+func (f *formView) setProblem(res *apiResp, known map[string]bool) {
+	pr := res.problem()
+	f.Fields = pr.Fields
+	f.Other = fieldList(pr.Fields, known)
+	if len(pr.Fields) == 0 || len(f.Other) > 0 {
+		f.Error = pr.Error
+	}
 }
 
 // fieldList is a form's field errors the form has no place for, as
@@ -163,7 +177,7 @@ func done(w http.ResponseWriter, r *request, msg, page string) {
 // apiFailure shows an API error that no form field can hold.
 func (c *Console) apiFailure(w http.ResponseWriter, r *request, res *apiResp) {
 	if res.Code == http.StatusUnauthorized {
-		c.sessions.drop(r.s.id)
+		_ = c.endSession(r.Context(), r.s)
 		c.toLogin(w, r.Request)
 		return
 	}

@@ -36,12 +36,12 @@ type ESL interface {
 // Options are the console's dependencies.
 type Options struct {
 	// API is the platform API's handler: every write and most reads are
-	// requests to it, made in-process with the session's token.
+	// requests to it, made in-process as the session's principal.
 	API http.Handler
 	// Verifier is the token check the API and xml-curl use.
 	Verifier *auth.Verifier
-	// Store is read for the live gateway states (the trunk list) and the
-	// firewall diff (ranges and profiles).
+	// Store holds the sessions, and is read for the live gateway states
+	// (the trunk list) and the firewall diff (ranges and profiles).
 	Store *models.Store
 	// ESL answers gateway states and node status; nil means no FreeSWITCH
 	// node is configured.
@@ -73,6 +73,7 @@ type Console struct {
 	mux      *http.ServeMux
 	pages    map[string]*template.Template
 	sessions *sessionStore
+	throttle *loginThrottle
 	hub      *hub
 	met      *metrics
 }
@@ -103,7 +104,8 @@ func New(opt Options) (*Console, error) {
 	}
 	c := &Console{
 		opt: opt, log: opt.Logger, pages: pages,
-		sessions: newSessionStore(opt.Now, opt.IdleTimeout, opt.MaxAge),
+		sessions: newSessionStore(opt.Store, opt.Logger, opt.Now, opt.IdleTimeout, opt.MaxAge),
+		throttle: newLoginThrottle(opt.Now),
 		met:      newMetrics(opt.Registerer),
 	}
 	c.hub = newHub(c)

@@ -72,11 +72,7 @@ func (c *Console) createExtension(w http.ResponseWriter, r *request) {
 			f.Values[k] = form.Get(k)
 		}
 	}
-	pr := res.problem()
-	f.Fields, f.Other = pr.Fields, fieldList(pr.Fields, extensionFields)
-	if len(pr.Fields) == 0 || len(f.Other) > 0 {
-		f.Error = pr.Error
-	}
+	f.setProblem(res, extensionFields)
 	c.renderExtensions(w, r, res.Code, f)
 }
 

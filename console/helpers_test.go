@@ -1,8 +1,10 @@
 package console_test
 
 import (
+	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -67,6 +69,7 @@ func (c *clock) Add(d time.Duration) {
 type env struct {
 	t      testing.TB
 	store  *models.Store
+	logs   *syncBuffer // the console's log
 	ui     *console.Console
 	srv    *httptest.Server
 	clock  *clock
@@ -84,6 +87,30 @@ type envOptions struct {
 	stunProbe func() *api.STUNProbeOut
 	// registrations, when set, is fsplane's own registrar.
 	registrations api.Registrations
+	// backend is "sqlite" (the default) or "postgres".
+	backend string
+	// replicaOf, when set, serves another API and console on that env's
+	// database, clock and tokens: a second replica, or the same one after
+	// a restart (nothing in memory is shared).
+	replicaOf *env
+}
+
+// syncBuffer is a log sink the console's goroutines may write at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // newEnv serves the API and the console the way serve mounts them, on
@@ -95,15 +122,23 @@ func newEnv(t testing.TB, opts ...envOptions) *env {
 	if len(opts) > 0 {
 		opt = opts[0]
 	}
-	ev := &env{t: t, clock: &clock{t: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}, tokens: map[string]string{}}
+	ev := &env{t: t, clock: &clock{t: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}, tokens: map[string]string{}, logs: &syncBuffer{}}
 	bus := &events.Bus{}
-	ev.store = modelstest.Open(t, "sqlite", modelstest.Options{OnCommit: bus.Publish})
-	ctx := context.Background()
-	if err := providers.Seed(ctx, ev.store, providers.SeedOptions{ExternalIPv4: "46.4.96.105", ExternalIPv6: "2a01:4f8:140:829d::2"}); err != nil {
-		t.Fatal(err)
-	}
-	for _, sc := range auth.AllScopes {
-		ev.tokens[sc] = ev.mintToken(sc, []string{sc})
+	if o := opt.replicaOf; o != nil {
+		ev.store = modelstest.Reopen(t, o.store, modelstest.Options{OnCommit: bus.Publish})
+		ev.clock, ev.tokens = o.clock, o.tokens
+	} else {
+		if opt.backend == "" {
+			opt.backend = "sqlite"
+		}
+		ev.store = modelstest.Open(t, opt.backend, modelstest.Options{OnCommit: bus.Publish})
+		ctx := context.Background()
+		if err := providers.Seed(ctx, ev.store, providers.SeedOptions{ExternalIPv4: "46.4.96.105", ExternalIPv6: "2a01:4f8:140:829d::2"}); err != nil {
+			t.Fatal(err)
+		}
+		for _, sc := range auth.AllScopes {
+			ev.tokens[sc] = ev.mintToken(sc, []string{sc})
+		}
 	}
 	verifier := auth.NewVerifier(auth.VerifierOptions{Store: ev.store})
 	ao := api.Options{Store: ev.store, Resolver: fakeResolver{}, Verifier: verifier, STUNProbe: opt.stunProbe, Registrations: opt.registrations}
@@ -115,7 +150,8 @@ func newEnv(t testing.TB, opts ...envOptions) *env {
 	apiHandler := api.New(ao)
 	ev.reg = prometheus.NewRegistry()
 	ui, err := console.New(console.Options{API: apiHandler, Verifier: verifier, Store: ev.store, ESL: view, Registerer: ev.reg,
-		Now: ev.clock.Now, IdleTimeout: time.Hour, MaxAge: 12 * time.Hour, GatewayPoll: opt.gatewayPoll})
+		Logger: slog.New(slog.NewTextHandler(ev.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Now:    ev.clock.Now, IdleTimeout: time.Hour, MaxAge: 12 * time.Hour, GatewayPoll: opt.gatewayPoll})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,6 +305,15 @@ func (b *browser) do(req *http.Request) *page {
 		b.csrf = m[1]
 	}
 	return p
+}
+
+// at is a browser with this one's cookies that talks to another env (both
+// listen on 127.0.0.1, and cookies do not tell ports apart).
+func (b *browser) at(ev *env) *browser {
+	c := *ev.srv.Client()
+	c.Jar = b.c.Jar
+	c.CheckRedirect = b.c.CheckRedirect
+	return &browser{t: b.t, ev: ev, c: &c, csrf: b.csrf}
 }
 
 func (b *browser) get(path string) *page {

@@ -3,7 +3,6 @@ package console
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -317,11 +316,7 @@ func (c *Console) events(w http.ResponseWriter, r *request) {
 				return
 			}
 		case <-beat.C:
-			if s := c.sessions.get(r.s.id, false); s == nil {
-				write("event: logout\ndata: {}\n\n")
-				return
-			}
-			if _, err := c.opt.Verifier.Verify(r.Context(), r.s.token); errors.Is(err, auth.ErrUnknownToken) {
+			if !c.stillLive(r.Context(), r.s) {
 				write("event: logout\ndata: {}\n\n")
 				return
 			}

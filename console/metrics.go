@@ -17,7 +17,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return &metrics{
 		logins: f.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "fsplane", Subsystem: "console", Name: "logins_total",
-			Help: "Console login attempts by result: ok, unknown (token), csrf, scope, unavailable.",
+			Help: "Console login attempts by result: ok, unknown (token), csrf, scope, unavailable, throttled (too many failures from the source).",
 		}, []string{"result"}),
 		refused: f.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "fsplane", Subsystem: "console", Name: "refused_total",

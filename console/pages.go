@@ -126,11 +126,7 @@ func (c *Console) createRange(w http.ResponseWriter, r *request) {
 		return
 	}
 	f := formView{Values: map[string]string{"cidr": form.Get("cidr"), "ports": form.Get("ports"), "description": form.Get("description")}}
-	pr := res.problem()
-	f.Fields, f.Other = pr.Fields, fieldList(pr.Fields, rangeFields)
-	if len(pr.Fields) == 0 || len(f.Other) > 0 {
-		f.Error = pr.Error
-	}
+	f.setProblem(res, rangeFields)
 	c.renderProviders(w, r, res.Code, name, f)
 }
 
@@ -237,42 +233,82 @@ type auditEvent struct {
 	RemoteIP string    `json:"remote_ip"`
 	Action   string    `json:"action"`
 	Kind     string    `json:"kind"`
+	ObjectID uint      `json:"object_id"`
 	Name     string    `json:"name"`
 	Fields   []string  `json:"fields"`
 }
 
 type auditData struct {
-	Items      []auditEvent
-	Kind, Name string
-	Kinds      []string
-	NextBefore uint
+	Items []auditEvent
+	// Form is the filter as asked for, with the API's errors beside its
+	// fields.
+	Form           formView
+	Kinds, Actions []string
+	Filtered       bool
+	// Older is the link to the next (older) page, "" at the end; Newest
+	// the link back to the first page, "" on it.
+	Older, Newest string
 }
 
-// auditPage lists the audit log newest first; kind and name filter the
-// page the API returned (the API has no filter of its own).
+// auditFilters are the audit page's filter fields: the API's own query
+// parameters, passed on as they came.
+var auditFilters = map[string]bool{"kind": true, "action": true, "object_id": true, "name": true}
+
+// auditPageSize is how many events a page of the audit log shows.
+const auditPageSize = 100
+
+// auditPage lists the audit log newest first, filtered by the API
+// (GET /api/v1/audit's kind, action, object_id and name), a page at a time.
 func (c *Console) auditPage(w http.ResponseWriter, r *request) {
 	q := r.URL.Query()
-	path := "/api/v1/audit?limit=500"
+	filter := url.Values{}
+	d := auditData{Form: formView{Values: map[string]string{}}, Kinds: models.AuditKinds, Actions: models.AuditActions}
+	for k := range auditFilters {
+		if v := q.Get(k); v != "" {
+			filter.Set(k, v)
+			d.Form.Values[k] = v
+			d.Filtered = true
+		}
+	}
+	api := url.Values{"limit": {strconv.Itoa(auditPageSize)}}
+	for k, v := range filter {
+		api[k] = v
+	}
 	if b := q.Get("before"); b != "" {
-		path += "&before=" + url.QueryEscape(b)
+		api.Set("before", b)
+		d.Newest = "/ui/audit?" + filter.Encode()
+	}
+	res, err := c.call(r, http.MethodGet, "/api/v1/audit?"+api.Encode(), nil)
+	if err != nil {
+		c.errorPage(w, r.s, http.StatusInternalServerError, "The request could not be made.")
+		return
+	}
+	if res.Code == http.StatusUnprocessableEntity {
+		// A filter the API refuses: the form again, the error beside it.
+		d.Form.setProblem(res, auditFilters)
+		c.page(w, r, res.Code, "audit.html", "Audit log", "audit", d)
+		return
+	}
+	if !res.ok() {
+		c.apiFailure(w, r, res)
+		return
 	}
 	var list struct {
 		Items      []auditEvent `json:"items"`
 		NextBefore uint         `json:"next_before"`
 	}
-	if c.get(w, r, path, &list) {
+	if err := res.decode(&list); err != nil {
+		c.log.Error("console: API read failed", "path", "/api/v1/audit", "err", err)
+		c.errorPage(w, r.s, http.StatusInternalServerError, "Reading the audit log failed.")
 		return
 	}
-	d := auditData{Kind: q.Get("kind"), Name: q.Get("name"), NextBefore: list.NextBefore,
-		Kinds: []string{models.KindTrunk, models.KindExtension, models.KindProfile, models.KindProviderRange, models.KindToken, "secrets"}}
-	for _, e := range list.Items {
-		if d.Kind != "" && e.Kind != d.Kind {
-			continue
+	d.Items = list.Items
+	if list.NextBefore > 0 {
+		older := url.Values{"before": {strconv.FormatUint(uint64(list.NextBefore), 10)}}
+		for k, v := range filter {
+			older[k] = v
 		}
-		if d.Name != "" && !strings.Contains(e.Name, d.Name) {
-			continue
-		}
-		d.Items = append(d.Items, e)
+		d.Older = "/ui/audit?" + older.Encode()
 	}
 	c.page(w, r, http.StatusOK, "audit.html", "Audit log", "audit", d)
 }

@@ -209,12 +209,7 @@ func (c *Console) createTrunk(w http.ResponseWriter, r *request) {
 	for _, k := range []string{"name", "numbers", "description", "username"} {
 		f.Values[k] = form.Get(k) // never the password
 	}
-	pr := res.problem()
-	f.Fields = pr.Fields
-	f.Other = fieldList(pr.Fields, createFields)
-	if len(pr.Fields) == 0 || len(f.Other) > 0 {
-		f.Error = pr.Error
-	}
+	f.setProblem(res, createFields)
 	c.page(w, r, res.Code, "trunk_new.html", "New trunk", "trunks", f)
 }
 
@@ -361,12 +356,7 @@ func (c *Console) editTrunk(w http.ResponseWriter, r *request) {
 			f.Values[k] = form.Get(k)
 		}
 	}
-	pr := res.problem()
-	f.Fields = pr.Fields
-	f.Other = fieldList(pr.Fields, editFields)
-	if len(pr.Fields) == 0 || len(f.Other) > 0 {
-		f.Error = pr.Error
-	}
+	f.setProblem(res, editFields)
 	if res.Code == http.StatusPreconditionFailed {
 		f.Error = "Someone changed this trunk since you opened the form; its current settings are shown below the form's title. Reload to edit them."
 	}

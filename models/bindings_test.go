@@ -14,8 +14,8 @@ func TestBindingsReplaceReadSweep(t *testing.T) {
 		var commits int
 		s := modelstest.Open(t, backend, modelstest.Options{OnCommit: func(models.ChangeEvent) { commits++ }})
 		ctx := context.Background()
-		if v, _ := s.SchemaVersion(ctx); v != models.MigrationBindings {
-			t.Fatalf("schema version %q, want %q", v, models.MigrationBindings)
+		if v, _ := s.SchemaVersion(ctx); v < models.MigrationBindings { // IDs sort by number
+			t.Fatalf("schema version %q, want %q or later", v, models.MigrationBindings)
 		}
 		now := time.Now().UTC().Truncate(time.Second)
 		a := []models.Binding{

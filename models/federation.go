@@ -113,7 +113,7 @@ func (s *Store) PutFederation(ctx context.Context, f *Federation) error {
 		}
 		if ev.Name == "" {
 			// No profile named yet: nothing FreeSWITCH renders changed.
-			ev.Kind = "federation"
+			ev.Kind = KindFederation
 		}
 		if old.Enabled && old.Profile != "" && old.Profile != f.Profile {
 			// The profile that carried federation loses its TLS side.

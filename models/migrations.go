@@ -215,6 +215,21 @@ type bindingV7 struct {
 
 func (bindingV7) TableName() string { return "sip_bindings" }
 
+// v8: console sessions, shared by every replica and kept across restarts.
+
+type consoleSessionV8 struct {
+	IDHash    string    `gorm:"column:id_hash;primaryKey;size:64"`
+	TokenHash string    `gorm:"size:64;not null;index"`
+	TokenName string    `gorm:"size:128;not null;default:''"`
+	CSRF      string    `gorm:"column:csrf;size:64;not null"`
+	CreatedAt time.Time `gorm:"not null"`
+	ExpiresAt time.Time `gorm:"not null;index"`
+	IdleUntil time.Time `gorm:"not null;index"`
+	Notices   string    `gorm:"type:text;not null;default:''"`
+}
+
+func (consoleSessionV8) TableName() string { return "console_sessions" }
+
 // Migration IDs, oldest first.
 const (
 	MigrationInitial   = "0001_initial"
@@ -227,6 +242,7 @@ const (
 	// MigrationProfilePublicAddress adds profiles.use_public_address.
 	MigrationProfilePublicAddress = "0006_profile_use_public_address"
 	MigrationBindings             = "0007_sip_bindings"
+	MigrationConsoleSessions      = "0008_console_sessions"
 )
 
 func migrations() []*gormigrate.Migration {
@@ -303,6 +319,15 @@ func migrations() []*gormigrate.Migration {
 			},
 			Rollback: func(tx *gorm.DB) error {
 				return tx.Migrator().DropTable("sip_bindings")
+			},
+		},
+		{
+			ID: MigrationConsoleSessions,
+			Migrate: func(tx *gorm.DB) error {
+				return tx.Migrator().CreateTable(&consoleSessionV8{})
+			},
+			Rollback: func(tx *gorm.DB) error {
+				return tx.Migrator().DropTable("console_sessions")
 			},
 		},
 	}

@@ -61,7 +61,7 @@ func TestUpgradeFromInitialSchema(t *testing.T) {
 		}
 		// Every column of every live struct exists.
 		for _, m := range []any{&models.Trunk{}, &models.Extension{}, &models.Profile{}, &models.ProviderRange{},
-			&models.APIToken{}, &models.AuditEvent{}, &models.ChangeEvent{}} {
+			&models.APIToken{}, &models.AuditEvent{}, &models.ChangeEvent{}, &models.ConsoleSession{}} {
 			sch, err := schema.Parse(m, &sync.Map{}, s.DB().NamingStrategy)
 			if err != nil {
 				t.Fatal(err)

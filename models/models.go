@@ -18,6 +18,25 @@ const (
 	OpDelete = "delete"
 )
 
+// Kinds and actions that appear in the audit log besides the ones above.
+const (
+	KindFederation   = "federation"   // settings changed before a profile was named
+	KindSecrets      = "secrets"      // the keyring (rotate-keys)
+	KindRegistration = "registration" // a binding of fsplane's registrar
+
+	ActionReadSecret = "read-secret"
+	ActionUnregister = "unregister"
+	ActionRotateKeys = "rotate-keys"
+)
+
+// AuditKinds and AuditActions are every kind and action an audit event can
+// have: the API's audit filters accept these and no other. A new kind or
+// action of audit event belongs here.
+var (
+	AuditKinds   = []string{KindTrunk, KindExtension, KindProfile, KindProviderRange, KindToken, KindFederation, KindSecrets, KindRegistration}
+	AuditActions = []string{OpCreate, OpUpdate, OpDelete, ActionReadSecret, ActionUnregister, ActionRotateKeys}
+)
+
 // Profile families.
 const (
 	FamilyIPv4 = "ipv4"

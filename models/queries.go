@@ -240,7 +240,8 @@ func (s *Store) ListTokens(ctx context.Context) ([]APIToken, error) {
 	return out, s.db.WithContext(ctx).Order("id").Find(&out).Error
 }
 
-// DeleteToken revokes a token.
+// DeleteToken revokes a token, and ends the console sessions logged in
+// with it in the same transaction (on every replica at once).
 func (s *Store) DeleteToken(ctx context.Context, id uint) error {
 	return s.write(ctx, func(tx *gorm.DB) (*ChangeEvent, error) {
 		var t APIToken
@@ -248,6 +249,9 @@ func (s *Store) DeleteToken(ctx context.Context, id uint) error {
 			return nil, err
 		}
 		if err := tx.Delete(&t).Error; err != nil {
+			return nil, err
+		}
+		if err := tx.Where("token_hash = ?", t.Hash).Delete(&ConsoleSession{}).Error; err != nil {
 			return nil, err
 		}
 		a := ActorFrom(ctx)
@@ -282,12 +286,52 @@ func (s *Store) Audit(ctx context.Context, ev AuditEvent) error {
 // ListAudit returns audit events newest first; beforeID 0 starts at the
 // newest.
 func (s *Store) ListAudit(ctx context.Context, beforeID uint, limit int) ([]AuditEvent, error) {
+	return s.FindAudit(ctx, AuditFilter{Before: beforeID, Limit: limit})
+}
+
+// AuditFilter narrows FindAudit; zero fields match everything.
+type AuditFilter struct {
+	// Before keeps events with a smaller id (the next page's cursor).
+	Before uint
+	// Limit is the page size (default 100, at most 1000).
+	Limit  int
+	Kind   string
+	Action string
+	// ObjectID is the row's id within its kind.
+	ObjectID uint
+	// Name keeps events whose name contains this text (case-sensitive).
+	Name string
+}
+
+// FindAudit returns the audit events that match f, newest first.
+func (s *Store) FindAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error) {
 	q := s.db.WithContext(ctx)
-	if beforeID > 0 {
-		q = q.Where("id < ?", beforeID)
+	if f.Before > 0 {
+		q = q.Where("id < ?", f.Before)
+	}
+	if f.Kind != "" {
+		q = q.Where("kind = ?", f.Kind)
+	}
+	if f.Action != "" {
+		q = q.Where("action = ?", f.Action)
+	}
+	if f.ObjectID > 0 {
+		q = q.Where("object_id = ?", f.ObjectID)
+	}
+	if f.Name != "" {
+		// A plain substring: LIKE would give % and _ a meaning, and its
+		// case rules differ between SQLite and PostgreSQL.
+		fn := "instr(name, ?) > 0"
+		if s.Dialect() == "postgres" {
+			fn = "strpos(name, ?) > 0"
+		}
+		q = q.Where(fn, f.Name)
 	}
 	var out []AuditEvent
-	return out, Page{Limit: limit}.apply(q.Order("id DESC")).Find(&out).Error
+	if err := (Page{Limit: f.Limit}).apply(q.Order("id DESC")).Find(&out).Error; err != nil {
+		return nil, mapErr(err)
+	}
+	return out, nil
 }
 
 // ChangesSince returns up to limit change events with ID > after, oldest

@@ -93,7 +93,7 @@ func (s *Store) RotateSecrets(ctx context.Context, opt RotateOptions) (int, erro
 		}
 	}
 	if done > 0 {
-		_ = s.Audit(ctx, AuditEvent{Action: "rotate-keys", Kind: "secrets", Fields: StringList{fmt.Sprintf("resealed=%d", done)}})
+		_ = s.Audit(ctx, AuditEvent{Action: ActionRotateKeys, Kind: KindSecrets, Fields: StringList{fmt.Sprintf("resealed=%d", done)}})
 	}
 	return done, nil
 }
