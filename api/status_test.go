@@ -34,6 +34,16 @@ func (f *fakeESL) GatewayStatus(ctx context.Context, t models.Trunk) ([]esl.Gate
 		Register: t.Register, Healthy: !t.Register, ObservedAt: time.Unix(1700000000, 0).UTC()}}, nil
 }
 
+// The fake answers trunk status only; FreeSWITCH's registrations are
+// tested against a real manager and esltest (fsregistrations_test.go).
+func (f *fakeESL) Registrations(context.Context, []string) ([]esl.ProfileRegistrations, error) {
+	return nil, errors.New("fakeESL: no registrations")
+}
+
+func (f *fakeESL) Unregister(context.Context, esl.Unregistration) (esl.Registration, error) {
+	return esl.Registration{}, errors.New("fakeESL: no registrations")
+}
+
 func TestESLNotConfigured(t *testing.T) {
 	ev := newEnv(t, "sqlite")
 	rd := ev.tokens["sip:read"]
