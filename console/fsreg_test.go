@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -80,4 +81,66 @@ func TestFreeSWITCHRegistrationsPage(t *testing.T) {
 	if !strings.Contains(p.Body, "Unregistered 1001@pbx.example.com from FreeSWITCH") || !strings.Contains(p.Body, "No registration at FreeSWITCH.") {
 		t.Fatalf("after the flush:\n%s", p.Body)
 	}
+}
+
+// The trunk row says "N inbound / N outbound" and the last REGISTER reply
+// with its reason: in the HTML (JavaScript off) and live, the reason as
+// FreeSWITCH's event brings it, the calls with the next poll.
+func TestTrunkCallsAndRegisterReason(t *testing.T) {
+	fs := esltest.Start(t, esltest.Options{Profiles: []string{"external-ipv4", "internal"}})
+	fs.DefineGateway(esltest.Gateway{Name: "1und1", Profile: "internal", Register: true})
+	ev := newEnv(t, envOptions{eslNode: fs.Addr(), gatewayPoll: 50 * time.Millisecond})
+	b := ev.browser()
+	b.login(ev.tokens["admin"])
+	b.get("/ui/trunks")
+	b.post("/ui/trunks", url.Values{"preset": {"1und1"}, "name": {"1und1"}, "numbers": {"+4934556643378"},
+		"username": {"4934556643378"}, "password": {"your-sip-password"}}).want(t, http.StatusSeeOther)
+	stream := b.events(t)
+	if d := stream.next(t, "gateway", `"state":"REGED"`); !strings.Contains(d, `"calls":"0 inbound / 0 outbound"`) {
+		t.Errorf("gateway event %s", d)
+	}
+	fs.SetGatewayCalls("1und1", 7, 3, 0, 1)
+	stream.next(t, "gateway", `"calls":"7 inbound / 3 outbound (failed: 0 / 1)"`)
+	fs.SetGatewayStateReply("1und1", "FAILED", "DOWN", 403, "Forbidden")
+	fs.SetGatewayStateReply("1und1", "FAIL_WAIT", "DOWN", 0, "")
+	d := stream.next(t, "gateway", `"register":"last REGISTER: 403 Forbidden"`)
+	if !strings.Contains(d, `"register_failed":true`) {
+		t.Errorf("gateway event %s", d)
+	}
+	// (Its state is FAILED or already FAIL_WAIT: the two events come in
+	// a burst and the cell is read from the node.)
+
+	p := b.get("/ui/trunks").want(t, http.StatusOK)
+	cell := regexp.MustCompile(`<span class="gw bad" data-gw-trunk="1und1"[^>]*>(.*?)</span>\s*</td>`).FindStringSubmatch(p.Body)
+	if cell == nil {
+		t.Fatalf("no failing cell for 1und1:\n%s", p.Body)
+	}
+	for _, want := range []string{`<span class="state">FAIL_WAIT</span>`, `<small class="register bad">last REGISTER: 403 Forbidden</small>`,
+		`<small class="calls">7 inbound / 3 outbound (failed: 0 / 1)</small>`} {
+		if !strings.Contains(cell[1], want) {
+			t.Errorf("cell lacks %q:\n%s", want, cell[1])
+		}
+	}
+	// The API's trunk status carries them too.
+	st := b.ev.apiGet(t, "/api/v1/sip/trunks/1und1/status")
+	if !strings.Contains(st, `"calls":{"in":7,"out":3,"failed_in":0,"failed_out":1}`) || !strings.Contains(st, `"status":403,"phrase":"Forbidden","state":"FAILED"`) {
+		t.Errorf("trunk status %s", st)
+	}
+}
+
+// apiGet reads an API path with the admin token.
+func (ev *env) apiGet(t *testing.T, path string) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, ev.srv.URL+path, nil)
+	req.Header.Set("Authorization", "Bearer "+ev.tokens["admin"])
+	res, err := ev.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("%s: %d %s", path, res.StatusCode, body)
+	}
+	return string(body)
 }
