@@ -2,10 +2,12 @@
 // real TCP listener speaking mod_event_socket's wire format (auth/request,
 // auth, command/reply, api/response with Content-Length, text/event-plain,
 // text/disconnect-notice, text/rude-rejection) in front of a small model of
-// mod_sofia (loaded or not, profiles, gateways, killgw and its
-// sofia::gateway_delete, the 10-second restart guard). It records every
-// command, can emit events, and can be killed, hung and restarted on the
-// same port.
+// mod_sofia (loaded or not, profiles, gateways with their call counters,
+// killgw and its sofia::gateway_delete, the 10-second restart guard,
+// registrations listed by `sofia xmlstatus profile P reg` and removed by
+// flush_inbound_reg). It records every command (and each flush), can emit
+// events (sofia::gateway_state with a REGISTER reply's Status and Phrase),
+// and can be killed, hung and restarted on the same port.
 //
 // Replies follow FreeSWITCH 1.10's source (mod_event_socket.c, mod_sofia.c
 // cmd_profile and cmd_xml_status, mod_commands.c).
