@@ -142,8 +142,11 @@ func (s *server) deleteFSRegistration(c echo.Context) error {
 		if l.Node != node {
 			continue
 		}
-		if !l.OK {
+		if !l.OK && l.State != esl.StateConnected {
 			return about(ErrNotDriven, "node %q (%s)", node, l.Detail)
+		}
+		if !l.OK {
+			return about(ErrUpstream, "node %q (%s)", node, l.Detail)
 		}
 		for _, r := range l.Registrations {
 			if r.CallID == callID {
