@@ -231,6 +231,8 @@ func (s *server) classify(err error, c echo.Context) (int, ErrorBody) {
 		return http.StatusBadRequest, ErrorBody{Error: "bad request"}
 	case errors.Is(err, ErrNoESL):
 		return http.StatusServiceUnavailable, ErrorBody{Error: ErrNoESL.Error()}
+	case errors.Is(err, ErrNotDriven):
+		return http.StatusServiceUnavailable, ErrorBody{Error: msg(ErrNotDriven.Error())}
 	case errors.Is(err, ErrUpstream):
 		return http.StatusBadGateway, ErrorBody{Error: msg(ErrUpstream.Error())}
 	case errors.As(err, &sec):

@@ -83,6 +83,8 @@ type env struct {
 
 type envOptions struct {
 	esl api.ESL
+	// eslOn, when set, builds the ESL source on the env's store.
+	eslOn func(*models.Store) api.ESL
 	// renderOn, when set, builds the render_error source on the env's store.
 	renderOn func(*models.Store) api.Renderer
 	// federation, when set, serves /api/v1/federation on the env's store.
@@ -119,6 +121,9 @@ func newEnv(t testing.TB, backend string, opts ...envOptions) *env {
 	o := api.Options{Store: ev.store, Logger: logger, Resolver: ev.resolver}
 	if opt.esl != nil {
 		o.ESL = opt.esl
+	}
+	if opt.eslOn != nil {
+		o.ESL = opt.eslOn(ev.store)
 	}
 	if opt.renderOn != nil {
 		o.Render = opt.renderOn(ev.store)

@@ -59,6 +59,10 @@ type CheckResult struct {
 type ESL interface {
 	Nodes() []esl.NodeStatus
 	GatewayStatus(ctx context.Context, t models.Trunk) ([]esl.GatewayStatus, error)
+	// Registrations and Unregister are FreeSWITCH's own registrations
+	// (sofia xmlstatus profile P reg, flush_inbound_reg).
+	Registrations(ctx context.Context, profiles []string) ([]esl.ProfileRegistrations, error)
+	Unregister(ctx context.Context, u esl.Unregistration) (esl.Registration, error)
 }
 
 // Resolver looks up a host's addresses; *net.Resolver implements it.
@@ -269,6 +273,13 @@ func (s *server) table() []route {
 		{method: D, path: "/api/v1/sip/registrations", scope: write, summary: "Unregister one binding, named by aor and contact as listed", handler: s.deleteRegistration, status: 204,
 			query:  []param{{name: "aor", typ: "string", desc: "address of record, user@domain"}, {name: "contact", typ: "string", desc: "contact URI"}},
 			errors: []int{404, 422}},
+		{method: G, path: "/api/v1/sip/freeswitch-registrations", scope: read, summary: "FreeSWITCH's own registrations per node and sofia profile (sofia xmlstatus profile P reg through ESL): user, agent, contact, network IP and port, expiry",
+			handler: s.listFSRegistrations, out: fsRegistrationList{}, status: 200, query: []param{{name: "profile", typ: "string", desc: "only this sofia profile"}}, errors: []int{404, 422, 502}},
+		{method: D, path: "/api/v1/sip/freeswitch-registrations", scope: write, summary: "Flush one FreeSWITCH registration (sofia profile P flush_inbound_reg CALL-ID), named by node, profile and call_id as listed",
+			handler: s.deleteFSRegistration, status: 204,
+			query: []param{{name: "node", typ: "string", desc: "FreeSWITCH node, host:port"}, {name: "profile", typ: "string", desc: "sofia profile"},
+				{name: "call_id", typ: "string", desc: "Call-ID as listed"}, {name: "reboot", typ: "boolean", desc: "also send the phone FreeSWITCH's check-sync NOTIFY (many phones reboot)"}},
+			errors: []int{404, 409, 422, 502, 503}},
 		{method: G, path: "/api/v1/esl/nodes", scope: read, summary: "FreeSWITCH event socket connections", handler: s.eslNodes, out: []esl.NodeStatus{}, status: 200},
 
 		{method: G, path: "/api/v1/tokens", scope: admin, summary: "List API tokens (never their text or digest)", handler: s.listTokens, out: tokenList{}, status: 200},

@@ -31,7 +31,19 @@ func (f *fakeESL) GatewayStatus(ctx context.Context, t models.Trunk) ([]esl.Gate
 		return nil, f.err
 	}
 	return []esl.GatewayStatus{{Node: "127.0.0.1:8021", Gateway: t.Name, Profile: t.Profile, State: "NOREG",
-		Register: t.Register, Healthy: !t.Register, ObservedAt: time.Unix(1700000000, 0).UTC()}}, nil
+		Register: t.Register, Healthy: !t.Register, ObservedAt: time.Unix(1700000000, 0).UTC(),
+		Calls:        &esl.GatewayCalls{In: 7, Out: 3, FailedOut: 1},
+		LastRegister: &esl.RegisterReply{Status: 403, Phrase: "Forbidden", State: "FAILED", At: time.Unix(1700000000, 0).UTC()}}}, nil
+}
+
+// The fake answers trunk status only; FreeSWITCH's registrations are
+// tested against a real manager and esltest (fsregistrations_test.go).
+func (f *fakeESL) Registrations(context.Context, []string) ([]esl.ProfileRegistrations, error) {
+	return nil, errors.New("fakeESL: no registrations")
+}
+
+func (f *fakeESL) Unregister(context.Context, esl.Unregistration) (esl.Registration, error) {
+	return esl.Registration{}, errors.New("fakeESL: no registrations")
 }
 
 func TestESLNotConfigured(t *testing.T) {
@@ -60,6 +72,14 @@ func TestESLStatus(t *testing.T) {
 	gws := got["gateways"].([]any)
 	if got["trunk"] != "plusnet" || len(gws) != 1 || gws[0].(map[string]any)["state"] != "NOREG" || gws[0].(map[string]any)["healthy"] != true {
 		t.Errorf("status %v", got)
+	}
+	// Calls in/out and the last REGISTER reply, as ESL tells them.
+	gw := gws[0].(map[string]any)
+	calls, _ := gw["calls"].(map[string]any)
+	lr, _ := gw["last_register"].(map[string]any)
+	if calls["in"] != float64(7) || calls["out"] != float64(3) || calls["failed_out"] != float64(1) ||
+		lr["status"] != float64(403) || lr["phrase"] != "Forbidden" || lr["state"] != "FAILED" {
+		t.Errorf("calls %v, last_register %v", calls, lr)
 	}
 	// A failing node: 502, and the internal error stays in the log.
 	f.err = errors.New("dial tcp 10.9.8.7:8021: secret-internal-detail")

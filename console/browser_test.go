@@ -110,8 +110,10 @@ func (u *ui) go_(path string) chromedp.Action[chromedp.Void] { return chromedp.N
 
 // TestBrowser walks the runbook in a real headless Chromium: log in, create
 // the two trunks from their presets, meet a validation error beside its
-// field, watch a gateway state change arrive without a reload, read the
-// firewall preview, log out; then a read-only token sees no write control.
+// field, watch a gateway state change, its REGISTER reason and its calls
+// arrive without a reload, read the firewall preview, unregister one of
+// FreeSWITCH's registrations, log out; then a read-only token sees no
+// write control.
 func TestBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test: not with -short")
@@ -122,6 +124,9 @@ func TestBrowser(t *testing.T) {
 	// loads them (1&1 registers: REGED; Plusnet is IP-authenticated: NOREG).
 	fs.DefineGateway(esltest.Gateway{Name: "plusnet", Profile: "external-ipv4"})
 	fs.DefineGateway(esltest.Gateway{Name: "1und1", Profile: "internal", Register: true, Realm: "sip.1und1.de"})
+	fs.SetRegistrations("internal", []esltest.Registration{{CallID: "c1@192.0.2.10", SIPUser: "1001", SIPHost: "pbx.example.com",
+		Contact: "<sip:1001@192.0.2.10:5062>", Agent: "Yealink SIP-T46U", Expires: time.Now().Add(time.Hour),
+		NetworkIP: "198.51.100.7", NetworkPort: "41234"}})
 	ev := newEnv(t, envOptions{eslNode: fs.Addr(), gatewayPoll: 100 * time.Millisecond})
 
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
@@ -212,8 +217,18 @@ func TestBrowser(t *testing.T) {
 	// A FreeSWITCH event changes the gateway's state; the page shows it
 	// without reloading (the marker would not survive a reload).
 	eval[bool](u, "mark the page", `window.__notReloaded = true`)
+	// Calls counted and a REGISTER refused: FreeSWITCH's FAILED event
+	// carries the reply (403 Forbidden), its FAIL_WAIT after it none; the
+	// row shows both, live.
+	fs.SetGatewayCalls("1und1", 2, 5, 0, 1)
+	fs.SetGatewayStateReply("1und1", "FAILED", "DOWN", 403, "Forbidden")
 	fs.SetGatewayState("1und1", "FAIL_WAIT", "DOWN")
 	u.waitFor("FAIL_WAIT arrives live", gwState("1und1")+` === "FAIL_WAIT" && window.__notReloaded === true`, 5*time.Second)
+	gwPart := func(trunk, part string) string {
+		return `(function () { var s = document.querySelector('[data-gw-trunk="` + trunk + `"] .` + part + `'); return s ? s.textContent : ""; })()`
+	}
+	u.waitFor("reason and calls arrive live", gwPart("1und1", "register")+` === "last REGISTER: 403 Forbidden" && `+
+		gwPart("1und1", "calls")+` === "2 inbound / 5 outbound (failed: 0 / 1)" && window.__notReloaded === true`, 5*time.Second)
 	if cls := eval[string](u, "FAIL_WAIT is bad", `document.querySelector('[data-gw-trunk="1und1"]').className`); !strings.Contains(cls, "bad") {
 		u.fail("FAIL_WAIT is bad", errors.New("class "+cls))
 	}
@@ -228,6 +243,24 @@ func TestBrowser(t *testing.T) {
 	}
 	if nft := eval[string](u, "nft rules", `document.getElementById("nft-rules").textContent`); !strings.Contains(nft, "table") {
 		u.fail("nft rules", errors.New("no ruleset:\n"+nft))
+	}
+
+	// FreeSWITCH's own registrations: listed, and one unregistered.
+	u.step("FreeSWITCH registrations",
+		chromedp.Click(chromedp.CSS(`a[href="/ui/registrations"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-fs-user="1001@pbx.example.com"]`)),
+	)
+	if row := eval[string](u, "registration row", `document.querySelector('tr[data-fs-user="1001@pbx.example.com"]').textContent`); !strings.Contains(row, "Yealink SIP-T46U") ||
+		!strings.Contains(row, "198.51.100.7") || !strings.Contains(row, "41234") {
+		u.fail("registration row", errors.New("row: "+row))
+	}
+	u.step("unregister at FreeSWITCH",
+		chromedp.Click(chromedp.CSS(`tr[data-fs-user="1001@pbx.example.com"] button`)),
+		chromedp.WaitVisible(chromedp.CSS("#fs-registrations")),
+	)
+	u.waitFor("registration gone", `document.querySelector('tr[data-fs-user="1001@pbx.example.com"]') === null && document.body.textContent.indexOf("Unregistered 1001@pbx.example.com") >= 0`, 5*time.Second)
+	if f := fs.Flushes(); len(f) != 1 || f[0].Arg != "c1@192.0.2.10" || f[0].Profile != "internal" {
+		u.fail("flush", fmt.Errorf("flushes %+v", f))
 	}
 
 	u.step("log out",

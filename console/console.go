@@ -142,6 +142,7 @@ func (c *Console) routes() {
 	m.Handle("POST /ui/extensions/{id}/delete", c.authed(write, c.deleteExtension))
 	m.Handle("GET /ui/registrations", c.authed(read, c.registrationsPage))
 	m.Handle("POST /ui/registrations/unregister", c.authed(write, c.unregister))
+	m.Handle("POST /ui/registrations/freeswitch/unregister", c.authed(write, c.unregisterFS))
 	m.Handle("GET /ui/providers", c.authed(read, c.providersPage))
 	m.Handle("POST /ui/providers/{name}/ranges", c.authed(write, c.createRange))
 	m.Handle("GET /ui/providers/{name}/ranges/{id}/delete", c.authed(write, c.deleteRangePage))

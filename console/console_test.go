@@ -394,7 +394,7 @@ func TestOtherPagesRender(t *testing.T) {
 	b.post("/ui/trunks", url.Values{"preset": {"plusnet"}, "name": {"plusnet"}, "numbers": {"+493455667290"}}).want(t, http.StatusSeeOther)
 	for path, want := range map[string]string{
 		"/ui/extensions":         "extension(s)",
-		"/ui/registrations":      "sofia status profile P reg",
+		"/ui/registrations":      "No FreeSWITCH node is configured (FSPLANE_ESL_NODES)",
 		"/ui/providers":          "92.197.176.0/24",
 		"/ui/firewall":           "ufw allow",
 		"/ui/nodes":              "No FreeSWITCH node is configured",

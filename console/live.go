@@ -249,8 +249,9 @@ func (h *hub) sendStates(qctx context.Context, t models.Trunk) {
 		h.mu.Lock()
 		old, seen := h.last[key]
 		// The detail of a waiting gateway counts down ("retry in
-		// 25s"): only the state itself is news.
-		changed := !seen || old.State != g.State || old.Class != g.Class
+		// 25s"): only the state, the calls and the last REGISTER reply
+		// are news.
+		changed := !seen || old.State != g.State || old.Class != g.Class || old.Calls != g.Calls || old.Register != g.Register
 		if changed {
 			h.last[key] = g
 		}

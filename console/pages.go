@@ -33,14 +33,56 @@ type registrationsData struct {
 	Items             []registration `json:"items"`
 }
 
-// registrationsPage lists the bindings of fsplane's own registrar, with an
-// unregister action for tokens that may write.
+// fsRegistrationsData is FreeSWITCH's own registrations as the API lists
+// them, per node and profile.
+type fsRegistrationsData struct {
+	Configured        bool                       `json:"configured"`
+	RegisteredDevices int                        `json:"registered_devices"`
+	Items             []esl.ProfileRegistrations `json:"items"`
+	// Error says why the list could not be read (the rest of the page
+	// still shows).
+	Error string `json:"-"`
+}
+
+type registrationsPageData struct {
+	Own registrationsData
+	FS  fsRegistrationsData
+}
+
+// registrationsPage lists the bindings of fsplane's own registrar and
+// FreeSWITCH's own registrations on each node, with unregister actions for
+// tokens that may write.
 func (c *Console) registrationsPage(w http.ResponseWriter, r *request) {
-	var d registrationsData
-	if c.get(w, r, "/api/v1/sip/registrations", &d) {
+	var d registrationsPageData
+	if c.get(w, r, "/api/v1/sip/registrations", &d.Own) {
 		return
 	}
+	res, err := c.call(r, http.MethodGet, "/api/v1/sip/freeswitch-registrations", nil)
+	switch {
+	case err != nil:
+		d.FS.Error = "FreeSWITCH's registrations could not be read."
+	case res.Code == http.StatusUnauthorized:
+		c.apiFailure(w, r, res)
+		return
+	case !res.ok():
+		d.FS.Error = "FreeSWITCH's registrations: " + res.problem().Error
+	case res.decode(&d.FS) != nil:
+		d.FS.Error = "FreeSWITCH's registrations: the API's answer could not be read."
+	}
 	c.page(w, r, http.StatusOK, "registrations.html", "Registrations", "registrations", d)
+}
+
+// unregisterFS flushes one of FreeSWITCH's registrations through the API
+// (validated and audited there).
+func (c *Console) unregisterFS(w http.ResponseWriter, r *request) {
+	f := r.PostForm
+	q := url.Values{"node": {f.Get("node")}, "profile": {f.Get("profile")}, "call_id": {f.Get("call_id")}}
+	if f.Get("reboot") == "true" {
+		q.Set("reboot", "true")
+	}
+	if c.write(w, r, http.MethodDelete, "/api/v1/sip/freeswitch-registrations?"+q.Encode(), nil) != nil {
+		done(w, r, "Unregistered "+f.Get("user")+" from FreeSWITCH ("+f.Get("node")+", "+f.Get("profile")+").", "/ui/registrations")
+	}
 }
 
 // unregister removes one binding through the API (audited there).

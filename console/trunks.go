@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -51,10 +52,28 @@ type gwCell struct {
 	State  string `json:"state"`
 	Detail string `json:"detail"`
 	Class  string `json:"class"` // ok, warn, bad
+	// Calls is "N inbound / N outbound" (with the failed ones), "" while
+	// FreeSWITCH has not told.
+	Calls string `json:"calls"`
+	// Register is the last REGISTER reply FreeSWITCH reported ("last
+	// REGISTER: 403 Forbidden"), "" when none was seen.
+	Register string `json:"register"`
+	// RegisterFailed: that reply was not a success.
+	RegisterFailed bool `json:"register_failed"`
 }
 
 func cellOf(gs esl.GatewayStatus) gwCell {
 	c := gwCell{Trunk: gs.Gateway, Node: gs.Node, State: gs.State, Detail: gs.Detail}
+	if k := gs.Calls; k != nil {
+		c.Calls = fmt.Sprintf("%d inbound / %d outbound", k.In, k.Out)
+		if k.FailedIn > 0 || k.FailedOut > 0 {
+			c.Calls += fmt.Sprintf(" (failed: %d / %d)", k.FailedIn, k.FailedOut)
+		}
+	}
+	if lr := gs.LastRegister; lr != nil {
+		c.Register = strings.TrimSpace(fmt.Sprintf("last REGISTER: %d %s", lr.Status, lr.Phrase))
+		c.RegisterFailed = lr.Status >= 300
+	}
 	switch {
 	case gs.Healthy:
 		c.Class = "ok"

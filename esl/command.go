@@ -1,6 +1,7 @@
 package esl
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -25,6 +26,8 @@ const (
 	opReloadACL     op = "reloadacl"
 	opReloadCert    op = "reloadcert"
 	opFlushUser     op = "xml_flush_cache"
+	opRegStatus     op = "reg_status"
+	opFlushReg      op = "flush_inbound_reg"
 	opEvents        op = "events"
 )
 
@@ -38,6 +41,8 @@ type command struct {
 	gateway string
 	user    string
 	domain  string
+	callID  string // passed callIDArg
+	reboot  bool
 }
 
 func invalid(err error) error { return fmt.Errorf("esl: %w: %w", ErrInvalidValue, err) }
@@ -79,6 +84,53 @@ func flushCmd(user, domain string) (command, error) {
 	return command{op: opFlushUser, user: user, domain: domain}, nil
 }
 
+// regStatusCmd lists a profile's registrations (mod_sofia.c
+// cmd_xml_status: `sofia xmlstatus profile P reg`).
+func regStatusCmd(profile string) (command, error) {
+	return profileCmd(opRegStatus, profile)
+}
+
+// flushRegCmd flushes the registrations matching callID (mod_sofia.c
+// cmd_profile, "flush_inbound_reg": `sofia profile P flush_inbound_reg
+// <call-id> [reboot]`).
+func flushRegCmd(profile, callID string, reboot bool) (command, error) {
+	if err := names.Profile(profile); err != nil {
+		return command{}, invalid(err)
+	}
+	if err := callIDArg(callID); err != nil {
+		return command{}, invalid(fmt.Errorf("call-id: %w", err))
+	}
+	return command{op: opFlushReg, profile: profile, callID: callID, reboot: reboot}, nil
+}
+
+// callIDArg checks that a Call-ID can stand as one argument of a sofia
+// command, read back by FreeSWITCH exactly as written. RFC 3261 allows
+// more in a Call-ID than a command line can carry: sofia splits its
+// arguments with switch_separate_string (switch_utils.c
+// separate_string_blank_delim), which treats ' as a quote and \ as an
+// escape, and a space ends the argument; names.Token refuses those, and
+// printable ASCII only, so the bytes FreeSWITCH compares are the bytes it
+// listed (its listing is ISO-8859-1). "reboot" would be read as the flag
+// (cmd_profile: argv[2] == "reboot" flushes every registration of the
+// profile).
+func callIDArg(id string) error {
+	if id == "" {
+		return errors.New("empty")
+	}
+	if err := names.Token(id); err != nil {
+		return err
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x21 || id[i] > 0x7e {
+			return fmt.Errorf("must be printable ASCII (byte %d is 0x%02x)", i, id[i])
+		}
+	}
+	if strings.EqualFold(id, "reboot") {
+		return errors.New(`"reboot" would be read as the flag and flush every registration of the profile`)
+	}
+	return nil
+}
+
 func fixed(o op) command { return command{op: o} }
 
 // line is the api command line (without "api ").
@@ -112,6 +164,14 @@ func (c command) line() string {
 		return "reloadcert"
 	case opFlushUser:
 		return "xml_flush_cache id " + c.user + " " + c.domain
+	case opRegStatus:
+		return "sofia xmlstatus profile " + c.profile + " reg"
+	case opFlushReg:
+		l := "sofia profile " + c.profile + " flush_inbound_reg " + c.callID
+		if c.reboot {
+			l += " reboot"
+		}
+		return l
 	}
 	panic("esl: unknown op " + string(c.op))
 }
@@ -156,7 +216,7 @@ func (c command) check(reply string) error {
 		if last == "+OK" || strings.Contains(trimmed, "already loaded") {
 			return nil
 		}
-	case opXMLStatus, opGatewayStatus:
+	case opXMLStatus, opGatewayStatus, opRegStatus:
 		if strings.HasPrefix(trimmed, "<?xml") || (c.op == opGatewayStatus && strings.HasPrefix(trimmed, "Invalid Gateway")) {
 			return nil
 		}
@@ -198,6 +258,12 @@ func (c command) check(reply string) error {
 		}
 	case opFlushUser:
 		if strings.HasPrefix(trimmed, "+OK") {
+			return nil
+		}
+	case opFlushReg:
+		// "+OK flushing all registrations matching specified call_id"
+		// ("rebooting" with the flag).
+		if strings.HasPrefix(trimmed, "+OK ") && strings.Contains(trimmed, "matching specified call_id") {
 			return nil
 		}
 	}

@@ -115,7 +115,9 @@
 // executor.go (when the plan runs, and running it over a commander: a
 // connection, or a test's fake without a socket), events.go (FreeSWITCH's
 // events, the wait for gateway deletes), gwstatus.go (gateway status and
-// its cache); planner.go turns changes into the plan. Every timer of the
+// its cache: state, call counters, the last REGISTER reply an event
+// carried), registrations.go (FreeSWITCH's own registrations and
+// flush_inbound_reg); planner.go turns changes into the plan. Every timer of the
 // loop comes from Options.Time (a Clock), so a test moves time by hand
 // instead of sleeping; deadlines on socket I/O stay on real time.
 //
@@ -186,7 +188,12 @@
 //
 // Commands are built only from values that passed names.Profile,
 // names.Gateway or the user/domain patterns (no space, CR or LF); a value
-// that does not pass is refused, counted and reported, never sent. As a last
+// that does not pass is refused, counted and reported, never sent. A
+// registration is flushed only by a Call-ID FreeSWITCH itself listed for
+// that profile a moment before, matched exactly, that passes names.Token,
+// is printable ASCII and is not "reboot" (which cmd_profile reads as its
+// flag), and that matches no other listed row the way
+// sofia_reg_expire_call_id matches it. As a last
 // line, the connection refuses to write any command line containing CR or
 // LF. Gateway parameters (proxy, realm, …) never reach the event socket: they
 // travel in xml-curl's XML.

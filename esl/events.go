@@ -1,5 +1,7 @@
 package esl
 
+import "strconv"
+
 // handleEvent runs on the connection's event dispatcher, in FreeSWITCH's
 // order; it must not block.
 func (n *node) handleEvent(ev Event) {
@@ -15,8 +17,21 @@ func (n *node) handleEvent(ev Event) {
 	case "sofia::gateway_state":
 		g := n.gws[gw]
 		g.state, g.ping, g.at, g.fromEvent = ev.Get("State"), ev.Get("Ping-Status"), n.now(), true
+		out := GatewayEvent{Node: n.addr, Gateway: gw, State: g.state}
+		// Status and Phrase come only with a REGISTER reply that changed
+		// the state (sofia_reg.c sofia_reg_handle_sofia_r_register); the
+		// state machine's own transitions (FAILED → FAIL_WAIT, …) carry
+		// neither and keep the last one.
+		if st := ev.Get("Status"); st != "" {
+			if code, err := strconv.Atoi(st); err == nil && code > 0 && code < 1000 {
+				g.reg = &RegisterReply{Status: code, Phrase: ev.Get("Phrase"), State: g.state, At: g.at}
+				out.Status, out.Phrase = code, g.reg.Phrase
+			} else {
+				n.log.Warn("sofia::gateway_state with a Status that is no SIP status", "gateway", gw)
+			}
+		}
 		n.gws[gw] = g
-		n.m.gatewayState(GatewayEvent{Node: n.addr, Gateway: gw, State: g.state})
+		n.m.gatewayState(out)
 	case "sofia::gateway_delete":
 		delete(n.gws, gw)
 		if ch, ok := n.waiters[gw]; ok {

@@ -30,15 +30,30 @@ type xmlProfiles struct {
 }
 
 // xmlGateway is `sofia xmlstatus gateway NAME` (mod_sofia.c
-// xml_gateway_status).
+// xml_gateway_status). The call counters are the gateway's ib_calls,
+// ob_calls, ib_failed_calls and ob_failed_calls, counted since it was
+// loaded (a killgw and rescan starts them again).
 type xmlGateway struct {
-	Name       string `xml:"name"`
-	Profile    string `xml:"profile"`
-	State      string `xml:"state"`
-	Status     string `xml:"status"`
-	UptimeUsec int64  `xml:"uptime-usec"`
-	Realm      string `xml:"realm"`
-	Retry      string `xml:"retry"`
+	Name           string  `xml:"name"`
+	Profile        string  `xml:"profile"`
+	State          string  `xml:"state"`
+	Status         string  `xml:"status"`
+	UptimeUsec     int64   `xml:"uptime-usec"`
+	Realm          string  `xml:"realm"`
+	Retry          string  `xml:"retry"`
+	CallsIn        *uint32 `xml:"calls-in"`
+	CallsOut       *uint32 `xml:"calls-out"`
+	FailedCallsIn  *uint32 `xml:"failed-calls-in"`
+	FailedCallsOut *uint32 `xml:"failed-calls-out"`
+}
+
+// calls is the counters when FreeSWITCH sent all four (older versions
+// send none).
+func (g xmlGateway) calls() *GatewayCalls {
+	if g.CallsIn == nil || g.CallsOut == nil || g.FailedCallsIn == nil || g.FailedCallsOut == nil {
+		return nil
+	}
+	return &GatewayCalls{In: *g.CallsIn, Out: *g.CallsOut, FailedIn: *g.FailedCallsIn, FailedOut: *g.FailedCallsOut}
 }
 
 // decodeXML reads FreeSWITCH's XML, which declares ISO-8859-1.
@@ -104,6 +119,10 @@ type gwState struct {
 	uptime    int64 // seconds
 	at        time.Time
 	fromEvent bool
+	calls     *GatewayCalls // from the last query; nil before one
+	// reg is the last REGISTER reply a sofia::gateway_state event
+	// carried; a query does not tell it, so it is kept across queries.
+	reg *RegisterReply
 }
 
 // healthy applies the trunk's expectations: a registering trunk must be

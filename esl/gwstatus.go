@@ -24,6 +24,7 @@ func (n *node) gatewayStatus(ctx context.Context, t models.Trunk, cmd command) (
 		n.mu.Unlock()
 		if ok {
 			gs.State, gs.Status, gs.Profile, gs.ObservedAt, gs.Uptime = g.state, g.ping, g.profile, g.at, g.uptime
+			gs.Calls, gs.LastRegister = g.calls, g.reg
 			source := "the last query"
 			if g.fromEvent {
 				source = "the last sofia::gateway_state event"
@@ -59,13 +60,15 @@ func (n *node) gatewayStatus(ctx context.Context, t models.Trunk, cmd command) (
 	if err != nil {
 		return fromCache(err.Error()), true
 	}
-	gs.Profile, gs.State, gs.Status, gs.Uptime = g.Profile, g.State, g.Status, g.UptimeUsec/1e6
+	gs.Profile, gs.State, gs.Status, gs.Uptime, gs.Calls = g.Profile, g.State, g.Status, g.UptimeUsec/1e6, g.calls()
 	if g.Retry != "" {
 		gs.Detail = "retry in " + g.Retry
 	}
 	gs.Healthy = healthy(t, gs.State, gs.Status)
 	n.mu.Lock()
-	n.gws[t.Name] = gwState{profile: g.Profile, state: g.State, ping: g.Status, uptime: gs.Uptime, at: gs.ObservedAt}
+	reg := n.gws[t.Name].reg // only events tell it
+	n.gws[t.Name] = gwState{profile: g.Profile, state: g.State, ping: g.Status, uptime: gs.Uptime, at: gs.ObservedAt, calls: gs.Calls, reg: reg}
 	n.mu.Unlock()
+	gs.LastRegister = reg
 	return gs, true
 }

@@ -170,6 +170,10 @@ type GatewayEvent struct {
 	Node    string // the node's address
 	Gateway string // the gateway (trunk) name
 	State   string // REGED, NOREG, TRYING, FAIL_WAIT, …
+	// Status and Phrase are the REGISTER reply that caused the change,
+	// when the event carries one (0 and "" otherwise).
+	Status int
+	Phrase string
 }
 
 // OnGatewayState adds f, called for every gateway state a node reports,

@@ -60,4 +60,32 @@ type GatewayStatus struct {
 	Healthy    bool      `json:"healthy"` // NOREG is healthy when register=false
 	Detail     string    `json:"detail,omitempty"`
 	ObservedAt time.Time `json:"observed_at"`
+	// Calls are the gateway's call counters, from the last `sofia
+	// xmlstatus gateway` (absent before one answered).
+	Calls *GatewayCalls `json:"calls,omitempty"`
+	// LastRegister is the last REGISTER reply FreeSWITCH reported, from
+	// the sofia::gateway_state event of the state change it caused
+	// (absent until one was seen: the status query does not carry it).
+	LastRegister *RegisterReply `json:"last_register,omitempty"`
+}
+
+// GatewayCalls are a gateway's calls since FreeSWITCH loaded it
+// (xml_gateway_status: calls-in, calls-out, failed-calls-in,
+// failed-calls-out).
+type GatewayCalls struct {
+	In        uint32 `json:"in"`
+	Out       uint32 `json:"out"`
+	FailedIn  uint32 `json:"failed_in"`
+	FailedOut uint32 `json:"failed_out"`
+}
+
+// RegisterReply is a REGISTER reply as sofia::gateway_state reports it
+// (sofia_reg.c sofia_reg_fire_custom_gateway_state_event: headers Status
+// and Phrase, fired by sofia_reg_handle_sofia_r_register when the reply
+// changed the gateway's state).
+type RegisterReply struct {
+	Status int       `json:"status"`           // SIP status code: 200, 403, 904 (no matching challenge), …
+	Phrase string    `json:"phrase,omitempty"` // reason phrase: "Forbidden"
+	State  string    `json:"state"`            // the state it led to: REGED, FAILED
+	At     time.Time `json:"at"`
 }

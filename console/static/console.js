@@ -56,6 +56,16 @@
     }, 250);
   }
 
+  // part sets (or adds, or removes) a gateway cell's <small class=name>,
+  // in the order the server renders them.
+  function part(el, name, text, extra) {
+    var p = el.querySelector("." + name);
+    if (!text) { if (p) p.remove(); return; }
+    if (!p) { p = document.createElement("small"); el.append(" ", p); }
+    p.className = name + extra;
+    p.textContent = text;
+  }
+
   function gateway(ev) {
     var g = JSON.parse(ev.data);
     var found = false;
@@ -64,13 +74,9 @@
       found = true;
       el.className = "gw " + g["class"] + " changed";
       el.querySelector(".state").textContent = g.state;
-      var d = el.querySelector(".detail");
-      if (g.detail) {
-        if (!d) { d = document.createElement("small"); d.className = "detail"; el.append(" ", d); }
-        d.textContent = g.detail;
-      } else if (d) {
-        d.remove();
-      }
+      part(el, "detail", g.detail, "");
+      part(el, "register", g.register, g.register_failed ? " bad" : "");
+      part(el, "calls", g.calls, "");
     });
     // A gateway the page has no cell for yet (a new trunk): reload.
     if (!found && document.querySelector('tr[data-trunk]')) refresh();

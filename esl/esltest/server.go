@@ -2,10 +2,12 @@
 // real TCP listener speaking mod_event_socket's wire format (auth/request,
 // auth, command/reply, api/response with Content-Length, text/event-plain,
 // text/disconnect-notice, text/rude-rejection) in front of a small model of
-// mod_sofia (loaded or not, profiles, gateways, killgw and its
-// sofia::gateway_delete, the 10-second restart guard). It records every
-// command, can emit events, and can be killed, hung and restarted on the
-// same port.
+// mod_sofia (loaded or not, profiles, gateways with their call counters,
+// killgw and its sofia::gateway_delete, the 10-second restart guard,
+// registrations listed by `sofia xmlstatus profile P reg` and removed by
+// flush_inbound_reg). It records every command (and each flush), can emit
+// events (sofia::gateway_state with a REGISTER reply's Status and Phrase),
+// and can be killed, hung and restarted on the same port.
 //
 // Replies follow FreeSWITCH 1.10's source (mod_event_socket.c, mod_sofia.c
 // cmd_profile and cmd_xml_status, mod_commands.c).
@@ -36,6 +38,37 @@ type Gateway struct {
 	Ping     string // UP or DOWN; default UP
 	Register bool
 	Realm    string // written to xmlstatus as ISO-8859-1
+	// Calls are the gateway's call counters (xml_gateway_status
+	// calls-in, calls-out, failed-calls-in, failed-calls-out).
+	CallsIn, CallsOut, FailedCallsIn, FailedCallsOut uint32
+}
+
+// Registration is one row of sofia's sip_registrations, as `sofia
+// xmlstatus profile P reg` lists it (mod_sofia.c show_reg_callback_xml).
+type Registration struct {
+	CallID           string
+	SIPUser, SIPHost string // listed as <user>SIPUser@SIPHost</user>
+	Contact          string
+	Agent            string
+	Status           string // default "Registered(UDP)"
+	RPID             string // default "unknown"
+	Expires          time.Time
+	PingStatus       string // default "Reachable"
+	Hostname         string // the FreeSWITCH host; default the switchname
+	NetworkIP        string
+	NetworkPort      string
+	AuthUser         string
+	AuthRealm        string
+	MWIUser, MWIHost string
+}
+
+// Flush is one `sofia profile P flush_inbound_reg ARG [reboot]` the server
+// received, with the Call-IDs of the rows it removed.
+type Flush struct {
+	Profile string
+	Arg     string
+	Reboot  bool
+	Removed []string
 }
 
 // Options configure a Server.
@@ -95,6 +128,8 @@ type Server struct {
 	gateways   map[string]*Gateway // loaded
 	defined    map[string]Gateway  // what a rescan loads
 	replies    map[string]string
+	regs       map[string][]Registration // profile → rows
+	flushes    []Flush
 	transcript []Entry
 	changed    chan struct{}
 	onCommand  func(line string, at time.Time)
@@ -155,7 +190,7 @@ func New(opt Options) (*Server, error) {
 	s := &Server{
 		opt: opt, conns: map[*sconn]struct{}{}, done: make(chan struct{}), loaded: !opt.SofiaMissing,
 		profiles: map[string]*profile{}, gateways: map[string]*Gateway{}, defined: map[string]Gateway{},
-		replies: map[string]string{}, changed: make(chan struct{}),
+		replies: map[string]string{}, changed: make(chan struct{}), regs: map[string][]Registration{},
 	}
 	now := time.Now()
 	s.up = now
@@ -411,6 +446,56 @@ func (s *Server) SetGatewayState(name, state, ping string) {
 		g.State, g.Ping = state, ping
 	}
 	s.emitLocked("sofia::gateway_state", [][2]string{{"Gateway", name}, {"State", state}, {"Ping-Status", ping}})
+}
+
+// SetGatewayStateReply changes a loaded gateway's state and emits
+// sofia::gateway_state with the REGISTER reply that caused it, as
+// sofia_reg.c sofia_reg_handle_sofia_r_register does (headers Status and
+// Phrase; FreeSWITCH leaves out a zero Status and an empty Phrase).
+func (s *Server) SetGatewayStateReply(name, state, ping string, status int, phrase string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if g, ok := s.gateways[name]; ok {
+		g.State, g.Ping = state, ping
+	}
+	h := [][2]string{{"Gateway", name}, {"State", state}, {"Ping-Status", ping}}
+	if phrase != "" {
+		h = append(h, [2]string{"Phrase", phrase})
+	}
+	if status != 0 {
+		h = append(h, [2]string{"Status", strconv.Itoa(status)})
+	}
+	s.emitLocked("sofia::gateway_state", h)
+}
+
+// SetGatewayCalls sets a loaded gateway's call counters.
+func (s *Server) SetGatewayCalls(name string, in, out, failedIn, failedOut uint32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if g, ok := s.gateways[name]; ok {
+		g.CallsIn, g.CallsOut, g.FailedCallsIn, g.FailedCallsOut = in, out, failedIn, failedOut
+	}
+}
+
+// SetRegistrations replaces the registrations of a profile.
+func (s *Server) SetRegistrations(profile string, regs []Registration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.regs[profile] = slices.Clone(regs)
+}
+
+// Registrations returns the registrations of a profile.
+func (s *Server) Registrations(profile string) []Registration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.regs[profile])
+}
+
+// Flushes returns every flush_inbound_reg received, in order.
+func (s *Server) Flushes() []Flush {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.flushes)
 }
 
 // SetReply makes `api <line>` answer reply, whatever the model says.
@@ -876,6 +961,12 @@ func (s *Server) sofiaLocked(arg string) string {
 	}
 	switch f[0] {
 	case "xmlstatus":
+		if len(f) >= 4 && f[1] == "profile" && f[3] == "reg" {
+			if s.profiles[f[2]] == nil {
+				return "Invalid Profile!\n"
+			}
+			return s.regXMLLocked(f[2])
+		}
 		if len(f) >= 3 && f[1] == "gateway" {
 			g, ok := s.gateways[f[2]]
 			if !ok {
@@ -901,6 +992,8 @@ func (s *Server) sofiaLocked(arg string) string {
 			return "Invalid Profile [" + name + "]"
 		}
 		switch verb {
+		case "flush_inbound_reg":
+			return s.flushLocked(name, f[3:])
 		case "rescan":
 			s.loadDefinedLocked(name)
 			return "Reload XML [Success]\n+OK scan complete\n"
@@ -976,7 +1069,8 @@ func gatewayXML(g *Gateway) string {
 	b.WriteString("    <expires>3600</expires>\n    <freq>3600</freq>\n    <ping>0</ping>\n    <pingfreq>0</pingfreq>\n")
 	b.WriteString("    <pingmin>1</pingmin>\n    <pingcount>0</pingcount>\n    <pingmax>1</pingmax>\n    <pingtime>0.00</pingtime>\n    <pinging>0</pinging>\n")
 	fmt.Fprintf(&b, "    <state>%s</state>\n    <status>%s</status>\n    <uptime-usec>%d</uptime-usec>\n", g.State, g.Ping, uptime)
-	b.WriteString("    <calls-in>0</calls-in>\n    <calls-out>0</calls-out>\n    <failed-calls-in>0</failed-calls-in>\n    <failed-calls-out>0</failed-calls-out>\n")
+	fmt.Fprintf(&b, "    <calls-in>%d</calls-in>\n    <calls-out>%d</calls-out>\n    <failed-calls-in>%d</failed-calls-in>\n    <failed-calls-out>%d</failed-calls-out>\n",
+		g.CallsIn, g.CallsOut, g.FailedCallsIn, g.FailedCallsOut)
 	if g.State == "FAILED" || g.State == "TRYING" {
 		b.WriteString("    <retry>30s</retry>\n")
 	}
@@ -994,4 +1088,98 @@ func latin1(s string) string {
 		out = append(out, byte(r))
 	}
 	return string(out)
+}
+
+// regXMLLocked is cmd_xml_status for "profile P reg": the header, then
+// each row as show_reg_callback_xml writes it (contact and agent through
+// switch_amp_encode, sip-auth-user through switch_url_encode, the rest
+// raw), in ISO-8859-1.
+func (s *Server) regXMLLocked(profile string) string {
+	var b strings.Builder
+	b.WriteString(xmlHeader + "\n<profile>\n  <registrations>\n")
+	now := time.Now()
+	for _, r := range s.regs[profile] {
+		def := func(v, d string) string {
+			if v == "" {
+				return d
+			}
+			return v
+		}
+		expBuf, expSecs := "", 0
+		if !r.Expires.IsZero() {
+			expBuf = r.Expires.Local().Format("2006-01-02 15:04:05") // switch_time_exp_lt: local time
+			expSecs = int(r.Expires.Unix() - now.Unix())
+		}
+		b.WriteString("    <registration>\n")
+		fmt.Fprintf(&b, "        <call-id>%s</call-id>\n", latin1(r.CallID))
+		fmt.Fprintf(&b, "        <user>%s@%s</user>\n", latin1(r.SIPUser), latin1(r.SIPHost))
+		fmt.Fprintf(&b, "        <contact>%s</contact>\n", latin1(ampEncode(r.Contact)))
+		fmt.Fprintf(&b, "        <agent>%s</agent>\n", latin1(ampEncode(r.Agent)))
+		fmt.Fprintf(&b, "        <status>%s(%s) exp(%s) expsecs(%d)</status>\n", latin1(def(r.Status, "Registered(UDP)")),
+			latin1(def(r.RPID, "unknown")), expBuf, expSecs)
+		fmt.Fprintf(&b, "        <ping-status>%s</ping-status>\n", latin1(def(r.PingStatus, "Reachable")))
+		fmt.Fprintf(&b, "        <host>%s</host>\n", latin1(def(r.Hostname, s.opt.Switchname)))
+		fmt.Fprintf(&b, "        <network-ip>%s</network-ip>\n", r.NetworkIP)
+		fmt.Fprintf(&b, "        <network-port>%s</network-port>\n", r.NetworkPort)
+		fmt.Fprintf(&b, "        <sip-auth-user>%s</sip-auth-user>\n", encode(r.AuthUser))
+		fmt.Fprintf(&b, "        <sip-auth-realm>%s</sip-auth-realm>\n", latin1(r.AuthRealm))
+		fmt.Fprintf(&b, "        <mwi-account>%s@%s</mwi-account>\n", latin1(r.MWIUser), latin1(r.MWIHost))
+		b.WriteString("    </registration>\n")
+	}
+	b.WriteString("  </registrations>\n</profile>\n")
+	return b.String()
+}
+
+// ampEncode is switch_amp_encode (switch_utils.c): the five XML entities.
+var ampEncode = strings.NewReplacer("\"", "&quot;", "'", "&apos;", "&", "&amp;", "<", "&lt;", ">", "&gt;").Replace
+
+// flushLocked is cmd_profile's flush_inbound_reg: no argument, or
+// "reboot" alone, flushes every row with an expiry; otherwise the rows
+// sofia_reg_expire_call_id matches (call_id = ARG, or for "user@host"
+// sip_user and sip_host, or without '@' sip_host = ARG), in every profile
+// (the delete is not limited to the profile). Like FreeSWITCH, it says +OK
+// whether or not anything matched.
+func (s *Server) flushLocked(profile string, args []string) string {
+	reboot := false
+	if len(args) > 0 && strings.EqualFold(args[0], "reboot") {
+		reboot, args = true, nil
+	}
+	verb := "flushing"
+	if len(args) == 0 {
+		if reboot {
+			verb = "rebooting"
+		}
+		fl := Flush{Profile: profile, Reboot: reboot}
+		for p, rows := range s.regs {
+			for _, r := range rows {
+				fl.Removed = append(fl.Removed, r.CallID)
+			}
+			delete(s.regs, p)
+		}
+		s.flushes = append(s.flushes, fl)
+		return "+OK " + verb + " all registrations\n"
+	}
+	arg := args[0]
+	if len(args) > 1 && strings.EqualFold(args[1], "reboot") {
+		reboot, verb = true, "rebooting"
+	}
+	fl := Flush{Profile: profile, Arg: arg, Reboot: reboot}
+	user, host, at := strings.Cut(arg, "@")
+	if !at {
+		user, host = "", arg
+	}
+	for p, rows := range s.regs {
+		kept := rows[:0]
+		for _, r := range rows {
+			match := r.CallID == arg || (user == "" && r.SIPHost == host) || (user != "" && r.SIPUser == user && r.SIPHost == host)
+			if match {
+				fl.Removed = append(fl.Removed, r.CallID)
+			} else {
+				kept = append(kept, r)
+			}
+		}
+		s.regs[p] = kept
+	}
+	s.flushes = append(s.flushes, fl)
+	return "+OK " + verb + " all registrations matching specified call_id\n"
 }

@@ -149,3 +149,47 @@ func TestKillHangRestart(t *testing.T) {
 	s.Unhang()
 	r.expect("Content-Type: auth/request\n\n")
 }
+
+// `sofia xmlstatus profile P reg` is show_reg_callback_xml's text, byte
+// for byte; flush_inbound_reg matches as sofia_reg_expire_call_id does.
+func TestRegistrations(t *testing.T) {
+	s := Start(t, Options{Profiles: []string{"internal"}, Switchname: "fs1"})
+	exp := time.Now().Add(100 * time.Second)
+	s.SetRegistrations("internal", []Registration{
+		{CallID: "c1", SIPUser: "1001", SIPHost: "pbx.example.com", Contact: `"A" <sip:1001@h>`, Agent: "Ph\u00f6ne", Expires: exp,
+			NetworkIP: "192.0.2.1", NetworkPort: "5060", AuthUser: "1001@x", AuthRealm: "pbx.example.com", MWIUser: "1001", MWIHost: "pbx.example.com"},
+		{CallID: "c2", SIPUser: "1002", SIPHost: "pbx.example.com", Expires: exp, NetworkIP: "192.0.2.2", NetworkPort: "5060"},
+		{CallID: "c3", SIPUser: "1003", SIPHost: "other.example.com", Expires: exp, NetworkIP: "192.0.2.3", NetworkPort: "5060"},
+	})
+	got := s.api("sofia xmlstatus profile internal reg")
+	want := "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n<profile>\n  <registrations>\n    <registration>\n" +
+		"        <call-id>c1</call-id>\n        <user>1001@pbx.example.com</user>\n" +
+		"        <contact>&quot;A&quot; &lt;sip:1001@h&gt;</contact>\n        <agent>Ph\xf6ne</agent>\n" +
+		"        <status>Registered(UDP)(unknown) exp(" + exp.Local().Format("2006-01-02 15:04:05") + ") expsecs("
+	if !strings.HasPrefix(got, want) {
+		t.Fatalf("got\n%q\nwant prefix\n%q", got, want)
+	}
+	for _, part := range []string{"        <host>fs1</host>\n", "        <sip-auth-user>1001%40x</sip-auth-user>\n",
+		"        <mwi-account>1001@pbx.example.com</mwi-account>\n    </registration>\n", "        <mwi-account>@</mwi-account>\n",
+		"  </registrations>\n</profile>\n"} {
+		if !strings.Contains(got, part) {
+			t.Errorf("no %q in\n%s", part, got)
+		}
+	}
+	if r := s.api("sofia xmlstatus profile nope reg"); r != "Invalid Profile!\n" {
+		t.Errorf("unknown profile: %q", r)
+	}
+	if r := s.api("sofia profile internal flush_inbound_reg 1002@pbx.example.com reboot"); r != "+OK rebooting all registrations matching specified call_id\n" {
+		t.Errorf("flush: %q", r)
+	}
+	if r := s.api("sofia profile internal flush_inbound_reg other.example.com"); r != "+OK flushing all registrations matching specified call_id\n" {
+		t.Errorf("flush: %q", r)
+	}
+	if f := s.Flushes(); len(f) != 2 || !f[0].Reboot || strings.Join(f[0].Removed, ",") != "c2" ||
+		f[1].Reboot || strings.Join(f[1].Removed, ",") != "c3" {
+		t.Errorf("flushes %+v", f)
+	}
+	if r := s.api("sofia profile internal flush_inbound_reg reboot"); r != "+OK rebooting all registrations\n" || len(s.Registrations("internal")) != 0 {
+		t.Errorf("flush all: %q, left %+v", r, s.Registrations("internal"))
+	}
+}
