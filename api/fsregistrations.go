@@ -164,7 +164,7 @@ func (s *server) deleteFSRegistration(c echo.Context) error {
 	if reboot {
 		fields = append(fields, "reboot")
 	}
-	if err := s.store.Audit(c.Request().Context(), models.AuditEvent{Action: "unregister", Kind: "freeswitch_registration",
+	if err := s.store.Audit(c.Request().Context(), models.AuditEvent{Action: models.ActionUnregister, Kind: models.KindFreeSWITCHRegistration,
 		Name: user, Fields: fields}); err != nil {
 		return err
 	}

@@ -115,7 +115,7 @@ func TestFreeSWITCHRegistrations(t *testing.T) {
 	if regs := srv.Registrations("internal"); len(regs) != 1 || regs[0].CallID != "odd<id" {
 		t.Fatalf("left: %+v", regs)
 	}
-	audit := ev.do("GET", "/api/v1/audit", ev.tokens["admin"], nil).want(t, http.StatusOK)
+	audit := ev.do("GET", "/api/v1/audit?kind=freeswitch_registration&action=unregister", ev.tokens["admin"], nil).want(t, http.StatusOK)
 	if !strings.Contains(string(audit.Body), `"kind":"freeswitch_registration"`) || !strings.Contains(string(audit.Body), "1001@pbx.example.com") {
 		t.Fatalf("no audit event: %s", audit.Body)
 	}

@@ -23,6 +23,9 @@ const (
 	KindFederation   = "federation"   // settings changed before a profile was named
 	KindSecrets      = "secrets"      // the keyring (rotate-keys)
 	KindRegistration = "registration" // a binding of fsplane's registrar
+	// KindFreeSWITCHRegistration is a registration held by FreeSWITCH
+	// itself (flush_inbound_reg).
+	KindFreeSWITCHRegistration = "freeswitch_registration"
 
 	ActionReadSecret = "read-secret"
 	ActionUnregister = "unregister"
@@ -33,7 +36,7 @@ const (
 // have: the API's audit filters accept these and no other. A new kind or
 // action of audit event belongs here.
 var (
-	AuditKinds   = []string{KindTrunk, KindExtension, KindProfile, KindProviderRange, KindToken, KindFederation, KindSecrets, KindRegistration}
+	AuditKinds   = []string{KindTrunk, KindExtension, KindProfile, KindProviderRange, KindToken, KindFederation, KindSecrets, KindRegistration, KindFreeSWITCHRegistration}
 	AuditActions = []string{OpCreate, OpUpdate, OpDelete, ActionReadSecret, ActionUnregister, ActionRotateKeys}
 )
 
