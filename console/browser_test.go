@@ -79,10 +79,24 @@ func eval[T any](u *ui, name, js string) T {
 // waitFor polls a JavaScript predicate until it holds.
 func (u *ui) waitFor(name, js string, within time.Duration) {
 	u.t.Helper()
-	ctx, cancel := context.WithTimeout(u.ctx, within+time.Second)
-	defer cancel()
-	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](js, chromedp.WithPollingTimeout(within), chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
-		u.fail(name, err)
+	deadline := time.Now().Add(within)
+	for {
+		left := time.Until(deadline)
+		ctx, cancel := context.WithTimeout(u.ctx, left+time.Second)
+		_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](js, chromedp.WithPollingTimeout(left), chromedp.WithPollingInterval(50*time.Millisecond)))
+		cancel()
+		if err == nil {
+			return
+		}
+		// A form's submission navigates: the page the poll ran in is gone
+		// (its execution context destroyed); poll the new one.
+		msg := err.Error()
+		navigated := strings.Contains(msg, "Cannot find context") || strings.Contains(msg, "context was destroyed")
+		if !navigated || time.Until(deadline) <= 0 {
+			u.fail(name, err)
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
