@@ -283,7 +283,9 @@ func TestServerIPv6FourSockets(t *testing.T) {
 		{ChangeRequest{ChangeIP: true}, a.A2P1},
 		{ChangeRequest{ChangeIP: true, ChangePort: true}, a.A2P2},
 	} {
-		out, from, err := exchange(t, c, a.A1P1, request(t, tc.change), time.Second)
+		// Every test here is answered: a generous wait costs nothing and
+		// holds under a loaded -race run.
+		out, from, err := exchange(t, c, a.A1P1, request(t, tc.change), 5*time.Second)
 		if err != nil || from != tc.from {
 			t.Fatalf("%+v: answered from %v (%v), want %v", tc.change, from, err, tc.from)
 		}
@@ -296,7 +298,8 @@ func TestServerIPv6FourSockets(t *testing.T) {
 			t.Fatalf("OTHER-ADDRESS %v, want %v", got, a.A2P2)
 		}
 	}
-	res, err := Probe(context.Background(), ProbeOptions{Server: a.A1P1.String(), Conn: c, Timeout: 300 * time.Millisecond})
+	// Open: no test goes unanswered, so the timeout is never waited out.
+	res, err := Probe(context.Background(), ProbeOptions{Server: a.A1P1.String(), Conn: c, Timeout: 3 * time.Second})
 	if err != nil || res.NATType != NATOpen || res.PublicAddress != me.String() {
 		t.Fatalf("probe over IPv6: %+v (%v)", res, err)
 	}
