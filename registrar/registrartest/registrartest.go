@@ -399,3 +399,12 @@ func (c *packetConn) Read(b []byte) (int, error) {
 func (c *packetConn) Write(b []byte) (int, error) { return c.WriteTo(b, c.raddr) }
 
 func (c *packetConn) RemoteAddr() net.Addr { return c.raddr }
+
+// FromConn is a Client on an established connection (one a test accepted,
+// as a phone accepts the proxy's); transport is "TCP" or "TLS".
+func FromConn(t testing.TB, conn net.Conn, transport string) *Client {
+	t.Helper()
+	t.Cleanup(func() { conn.Close() })
+	return &Client{t: t, conn: conn, rd: bufio.NewReader(conn), Transport: transport,
+		Local: conn.LocalAddr().String(), CallID: Token() + "@test", CSeq: 1}
+}
