@@ -308,7 +308,7 @@ func (r *Registrar) Run(ctx context.Context) error {
 		return err
 	}
 	idle := time.Duration(r.opt.MaxExpires)*time.Second + time.Minute
-	tcp := newLimitListener(tcpLn, maxStreamConns, maxStreamConnsPerSource, idle, r.m.streamRefused.Inc)
+	tcp := newFramingListener(newLimitListener(tcpLn, maxStreamConns, maxStreamConnsPerSource, idle, r.m.streamRefused.Inc), r, "TCP")
 	ua, err := r.newUA(newFastPath(r, udp).filter)
 	if err != nil {
 		udp.Close()
@@ -334,7 +334,8 @@ func (r *Registrar) Run(ctx context.Context) error {
 			return fmt.Errorf("registrar: listen tls %s: %w", r.opt.TLSListen, err)
 		}
 		// The handshake is the first read: limitListener bounds it.
-		tlsLn = tls.NewListener(newLimitListener(raw, maxStreamConns, maxStreamConnsPerSource, idle, r.m.streamRefused.Inc), r.opt.TLSConfig)
+		// Framing reads the decrypted stream.
+		tlsLn = newFramingListener(tls.NewListener(newLimitListener(raw, maxStreamConns, maxStreamConnsPerSource, idle, r.m.streamRefused.Inc), r.opt.TLSConfig), r, "TLS")
 		addrs = append(addrs, "tls "+tlsLn.Addr().String())
 	}
 	// The proxy's client: its Via and Record-Route name the UDP address.
