@@ -72,6 +72,11 @@
 //     authenticate as its From user before any AOR is looked up (so the
 //     404/480 distinction is only told to users of the served domains).
 //   - Malformed input is answered 400 or dropped, never a crash (RFC 4475,
-//     fuzzed). sipgo's logs never carry a SIP message or a quoted header
+//     fuzzed). On TCP and TLS messages are framed by their Content-Length
+//     ahead of sipgo (framing.go, RFC 3261 §18.3): a message without one,
+//     with several or with a bad value cannot be delimited and is
+//     answered 400 (413 beyond 64 KiB) before the connection is closed;
+//     an unsupported Request-URI scheme is answered 416 on every
+//     transport. sipgo's logs never carry a SIP message or a quoted header
 //     line (redactHandler).
 package registrar

@@ -41,7 +41,7 @@ func (l *framingListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &framingConn{Conn: c, r: l.r, transport: l.transport, rbuf: make([]byte, 16*1024)}, nil
+	return &framingConn{Conn: c, r: l.r, transport: l.transport}, nil
 }
 
 // framingConn hands sipgo (its only reader) one framed message at a time.
@@ -52,7 +52,6 @@ type framingConn struct {
 	r         *Registrar
 	transport string
 
-	rbuf    []byte
 	in      []byte // read, not yet framed
 	out     []byte // framed, not yet handed to sipgo
 	outBuf  []byte
@@ -71,8 +70,11 @@ func (c *framingConn) Read(p []byte) (int, error) {
 		if c.readErr != nil {
 			return 0, c.readErr
 		}
-		n, err := c.Conn.Read(c.rbuf)
-		c.in = append(c.in, c.rbuf[:n]...)
+		if cap(c.in)-len(c.in) < 2048 {
+			c.in = append(make([]byte, 0, 2*cap(c.in)+4096), c.in...)
+		}
+		n, err := c.Conn.Read(c.in[len(c.in):cap(c.in)])
+		c.in = c.in[:len(c.in)+n]
 		if err != nil {
 			c.readErr = err
 		}
@@ -211,64 +213,65 @@ func headerEnd(b []byte) int {
 	return -1
 }
 
-// headerLines calls fn with each header of head (the start line skipped),
-// its folded continuation lines joined.
-func headerLines(head []byte, fn func(name, value []byte)) {
-	lines := bytes.Split(head, []byte("\n"))
-	var name, value []byte
-	flush := func() {
-		if name != nil {
-			fn(name, value)
-		}
-		name, value = nil, nil
-	}
-	for _, l := range lines[1:] {
-		l = bytes.TrimRight(l, "\r")
-		if len(l) == 0 {
-			break
-		}
-		if l[0] == ' ' || l[0] == '\t' {
-			if name != nil {
-				value = append(append(value, ' '), bytes.TrimSpace(l)...)
-			}
-			continue
-		}
-		flush()
-		n, v, ok := bytes.Cut(l, []byte(":"))
-		if !ok {
-			continue
-		}
-		name, value = bytes.TrimSpace(n), append([]byte(nil), bytes.TrimSpace(v)...)
-	}
-	flush()
-}
-
 func isContentLength(name []byte) bool {
 	return bytes.EqualFold(name, []byte("Content-Length")) || bytes.EqualFold(name, []byte("l"))
 }
 
-// contentLength reads the Content-Length headers of head: the value of
-// the last, how many there are, and whether that value is a length
-// (1*DIGIT, RFC 3261 §20.14, within maxStreamMessage+1 so that an
-// overlong one reads as too large).
+// contentLength reads the Content-Length headers of head (the start line,
+// headers and empty line) without allocating: the value of the last, how
+// many there are, and whether that value is a length (1*DIGIT, RFC 3261
+// §20.14; counted up to just past maxStreamMessage, so that an overlong
+// one reads as too large). A value may be folded onto the next line.
 func contentLength(head []byte) (n, count int, ok bool) {
-	headerLines(head, func(name, value []byte) {
-		if !isContentLength(name) {
-			return
+	i := bytes.IndexByte(head, '\n') + 1 // past the start line
+	inCL, empty := false, false
+	for i < len(head) {
+		line := head[i:]
+		if j := bytes.IndexByte(line, '\n'); j >= 0 {
+			line, i = line[:j], i+j+1
+		} else {
+			i = len(head)
 		}
-		count++
-		n, ok = 0, len(value) > 0
-		for _, d := range value {
-			if d < '0' || d > '9' {
-				ok = false
-				return
-			}
-			if n <= maxStreamMessage {
-				n = n*10 + int(d-'0')
-			}
+		line = bytes.TrimRight(line, "\r")
+		if len(line) == 0 {
+			break
 		}
-	})
+		if line[0] == ' ' || line[0] == '\t' {
+			if v := bytes.TrimSpace(line); inCL && len(v) > 0 {
+				if empty {
+					n, ok = parseLength(v)
+					empty = false
+				} else {
+					ok = false // digits on two lines: "1 2" is no length
+				}
+			}
+			continue
+		}
+		name, value, found := bytes.Cut(line, []byte(":"))
+		inCL = found && isContentLength(bytes.TrimSpace(name))
+		if inCL {
+			count++
+			value = bytes.TrimSpace(value)
+			empty = len(value) == 0
+			n, ok = parseLength(value)
+		}
+	}
 	return n, count, ok
+}
+
+func parseLength(v []byte) (n int, ok bool) {
+	if len(v) == 0 {
+		return 0, false
+	}
+	for _, d := range v {
+		if d < '0' || d > '9' {
+			return 0, false
+		}
+		if n <= maxStreamMessage {
+			n = n*10 + int(d-'0')
+		}
+	}
+	return n, true
 }
 
 // withoutContentLength is head without its Content-Length lines (and
@@ -305,29 +308,28 @@ func schemeStandIn(msg []byte) ([]byte, bool) {
 	if eol < 0 {
 		return nil, false
 	}
-	parts := bytes.Split(bytes.TrimRight(msg[:eol], "\r"), []byte(" "))
-	if len(parts) != 3 || !bytes.Equal(parts[2], []byte("SIP/2.0")) || len(parts[0]) == 0 || bytes.HasPrefix(parts[0], []byte("SIP/")) {
+	line := bytes.TrimRight(msg[:eol], "\r")
+	method, rest, ok := bytes.Cut(line, []byte(" "))
+	if !ok || len(method) == 0 || bytes.HasPrefix(method, []byte("SIP/")) {
 		return nil, false
 	}
-	scheme, _, ok := bytes.Cut(parts[1], []byte(":"))
+	uri, version, ok := bytes.Cut(rest, []byte(" "))
+	if !ok || !bytes.Equal(version, []byte("SIP/2.0")) {
+		return nil, false
+	}
+	scheme, _, ok := bytes.Cut(uri, []byte(":"))
 	if !ok || len(scheme) == 0 || bytes.EqualFold(scheme, []byte("sip")) || bytes.EqualFold(scheme, []byte("sips")) {
 		return nil, false
 	}
 	for _, ch := range scheme {
+		// RFC 3986 scheme characters only: anything else is not a URI.
 		if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '+' || ch == '-' || ch == '.') {
 			return nil, false
 		}
 	}
 	stand := make([]byte, 0, len(msg))
-	stand = append(stand, parts[0]...)
+	stand = append(stand, method...)
 	stand = append(stand, " sip:unsupported.invalid SIP/2.0"...)
-	stand = append(stand, msg[eol-boolInt(eol > 0 && msg[eol-1] == '\r'):]...)
+	stand = append(stand, msg[len(line):]...)
 	return stand, true
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }

@@ -3,6 +3,7 @@ package registrar_test
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -93,5 +94,22 @@ func TestStreamFraming(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkRegisterDigestTCP is BenchmarkRegisterDigest over one TCP
+// connection: the stream framing and sipgo's transactions included.
+func BenchmarkRegisterDigestTCP(b *testing.B) {
+	s := benchStore(b, 200)
+	_, _, tcp := registrartest.Start(b, registrar.Options{Store: s, MaxBindings: 1 << 20})
+	c := registrartest.Dial(b, "tcp", tcp)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		user := fmt.Sprintf("b%03d", i%200)
+		res := c.Register(registrartest.Reg{User: user, Domain: domain, Expires: "3600"}, "bench-pw-123", "MD5")
+		if res.StatusCode != 200 {
+			b.Fatalf("%s: %d", user, res.StatusCode)
+		}
 	}
 }
