@@ -37,10 +37,15 @@ func (a *app) registrar(s *models.Store, kr *secrets.Keyring, reg prometheus.Reg
 		// Other replicas' registrations: each flush announces its AORs,
 		// which this replica reads back (a connection of its own).
 		subscribe = func(ctx context.Context, notify func(string), connected func()) error {
+			down := false // log the changes only, not every retry of an outage
 			return events.ListenChannel(ctx, a.cfg.DatabaseURL, models.BindingsChannel, notify, connected, func(err error) {
-				if err != nil {
-					a.log.Warn("registrar: listening for other replicas' bindings", "err", err)
+				switch {
+				case err != nil && !down:
+					a.log.Warn("registrar: not listening for other replicas' bindings; retrying", "err", err)
+				case err == nil && down:
+					a.log.Info("registrar: listening for other replicas' bindings again")
 				}
+				down = err != nil
 			})
 		}
 	}
