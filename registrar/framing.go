@@ -57,6 +57,10 @@ type framingConn struct {
 	outBuf  []byte
 	readErr error // of the connection, returned once in is used up
 	closing bool  // after an unframable message: EOF, then sipgo closes
+	// Of the message at the head of in: how far it is known to hold no
+	// end of headers, and its whole length once known (0 before), so that
+	// a message trickling in is not scanned again for every read.
+	scanned, want int
 }
 
 func (c *framingConn) Read(p []byte) (int, error) {
@@ -103,8 +107,20 @@ func (c *framingConn) frame() bool {
 		c.emit(k)
 		return true
 	}
-	end := headerEnd(in)
+	if c.want > 0 {
+		if len(in) < c.want {
+			return false
+		}
+		return c.deliver(c.want)
+	}
+	end := -1
+	if from := max(c.scanned-3, 0); from < len(in) {
+		if e := headerEnd(in[from:]); e >= 0 {
+			end = from + e
+		}
+	}
 	if end < 0 {
+		c.scanned = len(in)
 		if len(in) > maxStreamMessage {
 			c.closing = true // no end of headers in sight: nothing to answer
 		}
@@ -125,13 +141,20 @@ func (c *framingConn) frame() bool {
 		c.refuse(in[:end], 413, "Request Entity Too Large")
 		return true
 	case len(in) < end+n:
+		c.want = end + n
 		return false
 	}
-	if c.unsupportedScheme(in[:end+n]) {
-		c.consume(end + n)
+	return c.deliver(end + n)
+}
+
+// deliver hands the whole message of n bytes at the head of in on, or
+// answers it itself (416).
+func (c *framingConn) deliver(n int) bool {
+	if c.unsupportedScheme(c.in[:n]) {
+		c.consume(n)
 		return true
 	}
-	c.emit(end + n)
+	c.emit(n)
 	return true
 }
 
@@ -144,6 +167,7 @@ func (c *framingConn) emit(n int) {
 
 func (c *framingConn) consume(n int) {
 	c.in = append(c.in[:0], c.in[n:]...)
+	c.scanned, c.want = 0, 0
 }
 
 // refuse answers the request whose header section is head with code, if
