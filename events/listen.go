@@ -25,14 +25,29 @@ import (
 // once listening (and after each reconnect, when wake also fires once, to
 // catch up on what the gap missed) and the error of a lost connection.
 func Listen(ctx context.Context, databaseURL string, wake chan<- struct{}, report func(error)) error {
-	if report == nil {
-		report = func(error) {}
-	}
 	poke := func() {
 		select {
 		case wake <- struct{}{}:
 		default: // a wake-up is pending already
 		}
+	}
+	return ListenChannel(ctx, databaseURL, models.ChangeChannel,
+		func(string) { poke() },
+		poke, report)
+}
+
+// ListenChannel listens on a PostgreSQL NOTIFY channel whose payloads are
+// "schema:rest" (as models sends them) on a connection of its own, and
+// calls notify with rest for each notification of its own schema (a
+// payload without the prefix is passed whole). connected runs once
+// listening, after each reconnect too: notifications sent while the
+// connection was down are lost, the caller catches up there. report
+// receives nil once listening and the error of a lost connection.
+// ListenChannel reconnects by itself and runs until ctx ends; the
+// callbacks run on its goroutine and should not block.
+func ListenChannel(ctx context.Context, databaseURL, channel string, notify func(rest string), connected func(), report func(error)) error {
+	if report == nil {
+		report = func(error) {}
 	}
 	var schema string
 	l := &pgxlisten.Listener{
@@ -51,18 +66,22 @@ func Listen(ctx context.Context, databaseURL string, wake chan<- struct{}, repor
 			if ctx.Err() == nil {
 				// Every failure here is the database connection's: marked
 				// unavailable, /readyz shows no driver text (hosts, users).
-				report(fmt.Errorf("%w: events: listen for changes: %w", models.ErrUnavailable, err))
+				report(fmt.Errorf("%w: events: listen on %s: %w", models.ErrUnavailable, channel, err))
 			}
 		},
 		ReconnectDelay: time.Second,
 	}
-	l.Handle(models.ChangeChannel, listenHandler{
-		backlog: func() { report(nil); poke() },
+	l.Handle(channel, listenHandler{
+		backlog: func() { report(nil); connected() },
 		notify: func(payload string) {
-			// The payload is "schema:id"; other schemas on the same
-			// database (tests, other installations) are not ours.
-			if s, _, ok := strings.Cut(payload, ":"); !ok || s == schema {
-				poke()
+			// Other schemas on the same database (tests, other
+			// installations) are not ours.
+			s, rest, ok := strings.Cut(payload, ":")
+			switch {
+			case !ok:
+				notify(payload)
+			case s == schema:
+				notify(rest)
 			}
 		},
 	})

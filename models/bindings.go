@@ -12,16 +12,18 @@ import (
 // The registrar's location service (package registrar). Bindings are
 // written outside the audited write path on purpose: a REGISTER every few
 // minutes per phone is not an operator's change, so it appends no
-// ChangeEvent and no audit row. The registrar keeps its own in-memory
-// index authoritative and writes whole address-of-record sets through
-// here, in batches.
+// ChangeEvent and no audit row. The registrar keeps an in-memory index
+// and writes its changes through here, in batches: one contact at a time
+// (WriteBindings), so that replicas writing one AOR merge rather than
+// overwrite each other, with one NOTIFY per batch on PostgreSQL naming the
+// AORs written (BindingsChannel) for the other replicas to read back.
 
 // Binding is one contact registered for an address of record.
 type Binding struct {
 	ID uint `gorm:"primaryKey"`
 	// AOR is user@domain.
-	AOR     string `gorm:"column:aor;size:320;not null;index:idx_binding_aor"`
-	Contact string `gorm:"size:1024;not null"`
+	AOR     string `gorm:"column:aor;size:320;not null;uniqueIndex:idx_binding_aor_contact,priority:1"`
+	Contact string `gorm:"size:1024;not null;uniqueIndex:idx_binding_aor_contact,priority:2"`
 	// QMilli is the contact's q value times 1000 (q=0.5 is 500).
 	QMilli  int       `gorm:"column:q_milli;not null;default:1000"`
 	Expires time.Time `gorm:"not null;index:idx_binding_expires"`
@@ -37,6 +39,150 @@ type Binding struct {
 
 // TableName keeps the table name stable whatever gorm's naming strategy.
 func (Binding) TableName() string { return "sip_bindings" }
+
+// BindingKey names one stored binding.
+type BindingKey struct {
+	AOR, Contact string
+}
+
+// BindingsChannel is the PostgreSQL NOTIFY channel on which WriteBindings
+// announces the AORs it wrote. A payload is "schema:origin" and then one
+// AOR per line, or the single line BindingsReloadAll when the AORs are not
+// named (too many for one payload line, or a name with a line break); a
+// batch too large for one payload (PostgreSQL's limit is 8000 bytes) is
+// announced in several.
+const BindingsChannel = "fsplane_bindings"
+
+// BindingsReloadAll, as a payload's AOR line, means "read every binding".
+const BindingsReloadAll = "*"
+
+// notifyPayloadMax keeps a payload under PostgreSQL's 8000 bytes with room
+// for the schema name (at most 63 bytes).
+const notifyPayloadMax = 7800
+
+// WriteBindings stores one replica's changes in one transaction: each of
+// upserts (AOR and Contact set) is inserted or replaces the stored row of
+// its AOR and contact, unless that row is newer by RFC 3261 §10.3 step 7
+// (same Call-ID, higher CSeq: another replica took a later REGISTER); each
+// of deletes is removed. The rows of other contacts, which other replicas
+// may have written, are left alone. upserts must not name one AOR and
+// contact twice. On PostgreSQL the AORs touched are announced on
+// BindingsChannel with origin (the writing replica, which ignores its own
+// announcements) at commit.
+func (s *Store) WriteBindings(ctx context.Context, origin string, upserts []Binding, deletes []BindingKey) error {
+	if len(upserts) == 0 && len(deletes) == 0 {
+		return nil
+	}
+	now := s.now().UTC()
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		const delChunk = 200
+		for start := 0; start < len(deletes); start += delChunk {
+			part := deletes[start:min(start+delChunk, len(deletes))]
+			var q strings.Builder
+			q.WriteString("DELETE FROM sip_bindings WHERE (aor, contact) IN (")
+			args := make([]any, 0, len(part)*2)
+			for i, k := range part {
+				if i > 0 {
+					q.WriteByte(',')
+				}
+				q.WriteString("(?,?)")
+				args = append(args, k.AOR, k.Contact)
+			}
+			q.WriteByte(')')
+			if err := tx.Exec(q.String(), args...).Error; err != nil {
+				return err
+			}
+		}
+		// One multi-row upsert per 100 rows, without gorm's reflection
+		// (BenchmarkWriteBindings).
+		const chunk = 100
+		for start := 0; start < len(upserts); start += chunk {
+			part := upserts[start:min(start+chunk, len(upserts))]
+			var q strings.Builder
+			q.WriteString("INSERT INTO sip_bindings (aor, contact, q_milli, expires, call_id, c_seq, received, transport, user_agent, updated_at) VALUES ")
+			args := make([]any, 0, len(part)*10)
+			for i, b := range part {
+				if i > 0 {
+					q.WriteByte(',')
+				}
+				q.WriteString("(?,?,?,?,?,?,?,?,?,?)")
+				args = append(args, b.AOR, b.Contact, b.QMilli, b.Expires.UTC(), b.CallID, b.CSeq, b.Received, b.Transport, b.UserAgent, now)
+			}
+			q.WriteString(" ON CONFLICT (aor, contact) DO UPDATE SET q_milli = excluded.q_milli, expires = excluded.expires, " +
+				"call_id = excluded.call_id, c_seq = excluded.c_seq, received = excluded.received, transport = excluded.transport, " +
+				"user_agent = excluded.user_agent, updated_at = excluded.updated_at " +
+				"WHERE NOT (sip_bindings.call_id = excluded.call_id AND sip_bindings.c_seq > excluded.c_seq)")
+			if err := tx.Exec(q.String(), args...).Error; err != nil {
+				return err
+			}
+		}
+		if s.dialect != "postgres" {
+			return nil
+		}
+		for _, p := range bindingPayloads(origin, upserts, deletes) {
+			if err := tx.Exec("SELECT pg_notify(?, current_schema() || ':' || ?)", BindingsChannel, p).Error; err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("models: write bindings: %w", mapErr(err))
+	}
+	return nil
+}
+
+// bindingPayloads are the notification payloads (after "schema:") naming
+// the AORs of a batch: "origin\naor\naor…", each within notifyPayloadMax.
+func bindingPayloads(origin string, upserts []Binding, deletes []BindingKey) []string {
+	seen := make(map[string]struct{}, len(upserts)+len(deletes))
+	var out []string
+	var cur strings.Builder
+	add := func(aor string) {
+		if _, dup := seen[aor]; dup {
+			return
+		}
+		seen[aor] = struct{}{}
+		if cur.Len() > 0 && cur.Len()+1+len(aor) > notifyPayloadMax {
+			out = append(out, cur.String())
+			cur.Reset()
+		}
+		if cur.Len() == 0 {
+			cur.WriteString(origin)
+		}
+		cur.WriteByte('\n')
+		cur.WriteString(aor)
+	}
+	for _, b := range upserts {
+		if strings.ContainsAny(b.AOR, "\r\n") || len(origin)+1+len(b.AOR) > notifyPayloadMax || b.AOR == BindingsReloadAll {
+			return []string{origin + "\n" + BindingsReloadAll}
+		}
+		add(b.AOR)
+	}
+	for _, k := range deletes {
+		if strings.ContainsAny(k.AOR, "\r\n") || len(origin)+1+len(k.AOR) > notifyPayloadMax || k.AOR == BindingsReloadAll {
+			return []string{origin + "\n" + BindingsReloadAll}
+		}
+		add(k.AOR)
+	}
+	if cur.Len() > 0 {
+		out = append(out, cur.String())
+	}
+	return out
+}
+
+// ParseBindingsPayload splits a BindingsChannel payload (after
+// "schema:") into its origin and AORs; all is true for BindingsReloadAll.
+func ParseBindingsPayload(p string) (origin string, aors []string, all bool) {
+	origin, rest, _ := strings.Cut(p, "\n")
+	if rest == BindingsReloadAll {
+		return origin, nil, true
+	}
+	if rest == "" {
+		return origin, nil, false
+	}
+	return origin, strings.Split(rest, "\n"), false
+}
 
 // ReplaceBindings makes the stored bindings of each AOR in sets exactly the
 // given ones (an empty or nil slice removes the AOR), in one transaction.
@@ -109,6 +255,22 @@ func (s *Store) DeleteExpiredBindings(ctx context.Context, now time.Time) (int64
 		return 0, fmt.Errorf("models: sweep bindings: %w", mapErr(res.Error))
 	}
 	return res.RowsAffected, nil
+}
+
+// BindingsOfAORs returns the unexpired bindings at now of the given AORs
+// (as other replicas wrote them), by AOR and contact.
+func (s *Store) BindingsOfAORs(ctx context.Context, aors []string, now time.Time) ([]Binding, error) {
+	var out []Binding
+	for start := 0; start < len(aors); start += 500 {
+		var part []Binding
+		err := s.db.WithContext(ctx).Where("aor IN ? AND expires > ?", aors[start:min(start+500, len(aors))], now.UTC()).
+			Order("aor, contact").Find(&part).Error
+		if err != nil {
+			return nil, fmt.Errorf("models: read bindings: %w", mapErr(err))
+		}
+		out = append(out, part...)
+	}
+	return out, nil
 }
 
 // BindingsOf returns the AOR's bindings that have not expired at now (as

@@ -243,6 +243,9 @@ const (
 	MigrationProfilePublicAddress = "0006_profile_use_public_address"
 	MigrationBindings             = "0007_sip_bindings"
 	MigrationConsoleSessions      = "0008_console_sessions"
+	// MigrationBindingsUnique makes (aor, contact) unique in sip_bindings:
+	// replicas write one contact at a time (an upsert), not whole AORs.
+	MigrationBindingsUnique = "0009_sip_bindings_unique"
 )
 
 func migrations() []*gormigrate.Migration {
@@ -328,6 +331,28 @@ func migrations() []*gormigrate.Migration {
 			},
 			Rollback: func(tx *gorm.DB) error {
 				return tx.Migrator().DropTable("console_sessions")
+			},
+		},
+		{
+			ID: MigrationBindingsUnique,
+			Migrate: func(tx *gorm.DB) error {
+				// Two replicas replacing one AOR at once could both insert
+				// a contact: keep its newest row.
+				if err := tx.Exec("DELETE FROM sip_bindings WHERE id NOT IN (SELECT MAX(id) FROM sip_bindings GROUP BY aor, contact)").Error; err != nil {
+					return err
+				}
+				// The unique index leads with aor: it serves the AOR
+				// look-ups the old index did.
+				if err := tx.Exec("CREATE UNIQUE INDEX idx_binding_aor_contact ON sip_bindings (aor, contact)").Error; err != nil {
+					return err
+				}
+				return tx.Exec("DROP INDEX idx_binding_aor").Error
+			},
+			Rollback: func(tx *gorm.DB) error {
+				if err := tx.Exec("CREATE INDEX idx_binding_aor ON sip_bindings (aor)").Error; err != nil {
+					return err
+				}
+				return tx.Exec("DROP INDEX idx_binding_aor_contact").Error
 			},
 		},
 	}

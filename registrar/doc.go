@@ -30,15 +30,33 @@
 //     request is 500); the 200 lists every current binding with its
 //     remaining expires and a Date header. Beyond MaxContacts per AOR or
 //     MaxBindings in all: 503 with Retry-After.
-//   - The in-memory index is authoritative for reads; bindings are written
-//     to the database (models.Binding, outside the audited path: no change
+//   - Reads are served from an in-memory index; bindings are written to
+//     the database (models.Binding, outside the audited path: no change
 //     event or audit row per REGISTER) in batches every FlushInterval and
 //     on shutdown, read back at start (they survive a restart) and swept
 //     when expired. A crash loses at most the last FlushInterval of churn.
+//   - Several replicas on one PostgreSQL share the location service: a
+//     flush writes only the contacts this replica changed, one by one
+//     (upsert or delete by AOR and contact; a stored row of the same
+//     Call-ID with a higher CSeq is kept), so that two replicas writing
+//     one AOR merge, never overwrite each other; each flush announces the
+//     AORs it wrote in one NOTIFY (models.BindingsChannel, chunked under
+//     PostgreSQL's payload limit), and the other replicas read those AORs
+//     back into their index (Options.Subscribe; everything after a
+//     reconnect). A binding is thus listed, proxied to and unregistered
+//     (Unregister writes before it returns) on every replica, a flush
+//     interval and a notification after it was made. A contact changed
+//     here and not yet written keeps its local state over a read-back.
 //   - The source address and transport of a REGISTER are stored with the
 //     binding (rport, RFC 3581) and used to reach the contact: requests
 //     proxied to it go to that address, over the same TCP/TLS connection
-//     when it is still open.
+//     when it is still open. A TCP/TLS binding made at another replica
+//     (or before a restart) has its connection elsewhere: the proxy opens
+//     a connection to the Contact's own address instead (where a phone
+//     that is not behind NAT listens), and tries the next contact if that
+//     fails. A UDP binding made elsewhere is sent its requests from this
+//     replica's socket to its received address, which a NAT that filters
+//     by remote address drops unless the replicas share one address.
 //   - UDP REGISTERs are answered statelessly on a fast path ahead of sipgo's
 //     transaction layer (fastpath.go); a retransmission (same branch and
 //     CSeq) is processed again and answered alike. TCP and TLS go through
@@ -54,6 +72,11 @@
 //     authenticate as its From user before any AOR is looked up (so the
 //     404/480 distinction is only told to users of the served domains).
 //   - Malformed input is answered 400 or dropped, never a crash (RFC 4475,
-//     fuzzed). sipgo's logs never carry a SIP message or a quoted header
+//     fuzzed). On TCP and TLS messages are framed by their Content-Length
+//     ahead of sipgo (framing.go, RFC 3261 §18.3): a message without one,
+//     with several or with a bad value cannot be delimited and is
+//     answered 400 (413 beyond 64 KiB) before the connection is closed;
+//     an unsupported Request-URI scheme is answered 416 on every
+//     transport. sipgo's logs never carry a SIP message or a quoted header
 //     line (redactHandler).
 package registrar

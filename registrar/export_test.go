@@ -16,3 +16,11 @@ func (r *Registrar) AnswerUnguarded(req *sip.Request) *sip.Response { return r.a
 
 // Routable says whether a request's top Via can carry an answer back.
 var Routable = routable
+
+// Flush writes the changed bindings now, in the registrar's flush loop
+// (Run must be running).
+func (r *Registrar) Flush() error {
+	done := make(chan error, 1)
+	r.flushNow <- done
+	return <-done
+}

@@ -76,28 +76,10 @@ func (fp *fastPath) filter(props sip.TransportReadProps, data []byte) ([]byte, e
 // which sipgo's parser refuses outright: the URI is set aside so that the
 // rest can be parsed for the answer. It reports whether it answered.
 func (fp *fastPath) unsupportedScheme(props sip.TransportReadProps, data []byte) bool {
-	eol := bytes.IndexByte(data, '\n')
-	if eol < 0 {
+	stand, ok := schemeStandIn(data)
+	if !ok {
 		return false
 	}
-	parts := bytes.Split(bytes.TrimRight(data[:eol], "\r"), []byte(" "))
-	if len(parts) != 3 || !bytes.Equal(parts[2], []byte("SIP/2.0")) || len(parts[0]) == 0 || bytes.HasPrefix(parts[0], []byte("SIP/")) {
-		return false
-	}
-	scheme, _, ok := bytes.Cut(parts[1], []byte(":"))
-	if !ok || len(scheme) == 0 || bytes.EqualFold(scheme, []byte("sip")) || bytes.EqualFold(scheme, []byte("sips")) {
-		return false
-	}
-	for _, c := range scheme {
-		// RFC 3986 scheme characters only: anything else is not a URI.
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.') {
-			return false
-		}
-	}
-	stand := make([]byte, 0, len(data))
-	stand = append(stand, parts[0]...)
-	stand = append(stand, " sip:unsupported.invalid SIP/2.0"...)
-	stand = append(stand, data[eol-boolInt(data[eol-1] == '\r'):]...)
 	msg, err := fp.parser.ParseSIP(stand)
 	if err != nil {
 		return false
@@ -114,13 +96,6 @@ func (fp *fastPath) unsupportedScheme(props sip.TransportReadProps, data []byte)
 		fp.r.log.Debug("registrar: response not sent", "code", 416, "err", err)
 	}
 	return true
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // responseAddr is where a UDP response goes (RFC 3261 §18.2.2, RFC 3581):

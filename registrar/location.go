@@ -26,6 +26,10 @@ type binding struct {
 	received  string // source ip:port of the REGISTER
 	transport string // udp, tcp, tls
 	userAgent string
+	// remote: read from the database, last registered at another replica
+	// (or before a restart); a TCP/TLS connection it came over is not
+	// this process's.
+	remote bool
 }
 
 // Binding is one binding as the API lists it.
@@ -39,17 +43,24 @@ type Binding struct {
 	Expires   time.Time
 }
 
-// location is the in-memory location service: authoritative for reads,
-// written to the database in batches (dirty AORs).
+// location is the in-memory location service: the index reads are served
+// from, written to the database in batches (the contacts changed here),
+// and refreshed from it for the AORs other replicas announce.
 type location struct {
 	mu    sync.Mutex
 	aors  map[string][]binding
 	total int
-	dirty map[string]struct{}
+	// dirty are the contacts changed here since the last flush: written
+	// (upserted, or deleted when no longer bound) one by one, so that a
+	// flush never overwrites what another replica wrote for the AOR.
+	dirty map[contactRef]struct{}
 }
 
+// contactRef names one binding: AOR and contact as stored (raw).
+type contactRef struct{ aor, contact string }
+
 func newLocation() *location {
-	return &location{aors: map[string][]binding{}, dirty: map[string]struct{}{}}
+	return &location{aors: map[string][]binding{}, dirty: map[contactRef]struct{}{}}
 }
 
 // contactKey is the comparison form of a contact URI: scheme, user and
@@ -99,20 +110,54 @@ func (l *location) currentLocked(aor string, now time.Time) []binding {
 		}
 	}
 	if len(live) != len(bs) {
-		l.setLocked(aor, live)
+		// Not marked: expired rows are swept from the table by their
+		// expiry, and a delete here could hit a later registration
+		// another replica wrote for the contact.
+		l.putLocked(aor, live)
 	}
 	return live
 }
 
-// setLocked replaces the AOR's bindings and marks it for the next flush.
+// setLocked replaces the AOR's bindings and marks the contacts that
+// changed, appeared or went for the next flush.
 func (l *location) setLocked(aor string, bs []binding) {
+	old := l.aors[aor]
+	for i := range bs {
+		if j := indexRaw(old, bs[i].raw); j < 0 || !sameRow(&old[j], &bs[i]) {
+			l.dirty[contactRef{aor, bs[i].raw}] = struct{}{}
+		}
+	}
+	for i := range old {
+		if indexRaw(bs, old[i].raw) < 0 {
+			l.dirty[contactRef{aor, old[i].raw}] = struct{}{}
+		}
+	}
+	l.putLocked(aor, bs)
+}
+
+// putLocked replaces the AOR's bindings without marking anything.
+func (l *location) putLocked(aor string, bs []binding) {
 	l.total += len(bs) - len(l.aors[aor])
 	if len(bs) == 0 {
 		delete(l.aors, aor)
 	} else {
 		l.aors[aor] = bs
 	}
-	l.dirty[aor] = struct{}{}
+}
+
+func indexRaw(bs []binding, raw string) int {
+	for i := range bs {
+		if bs[i].raw == raw {
+			return i
+		}
+	}
+	return -1
+}
+
+// sameRow: a and b would be stored alike.
+func sameRow(a, b *binding) bool {
+	return a.expires.Equal(b.expires) && a.cseq == b.cseq && a.callID == b.callID && a.q == b.q &&
+		a.received == b.received && a.transport == b.transport && a.userAgent == b.userAgent
 }
 
 func (l *location) count() int {
@@ -177,33 +222,52 @@ func (l *location) sweep(now time.Time) int {
 	return before - l.total
 }
 
-// takeDirty returns the rows to write for every AOR changed since the last
-// call and clears the mark. On a failed write the caller calls markDirty.
-func (l *location) takeDirty() map[string][]models.Binding {
+// takeDirty returns the writes for every contact changed since the last
+// call (an upsert if it is still bound, else a delete) and clears the
+// marks. On a failed write the caller calls markDirty.
+func (l *location) takeDirty() ([]models.Binding, []models.BindingKey) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.dirty) == 0 {
-		return nil
+		return nil, nil
 	}
-	out := make(map[string][]models.Binding, len(l.dirty))
-	for aor := range l.dirty {
-		var rows []models.Binding
-		for _, b := range l.aors[aor] {
-			rows = append(rows, models.Binding{Contact: b.raw, QMilli: b.q, Expires: b.expires, CallID: b.callID,
+	var ups []models.Binding
+	var dels []models.BindingKey
+	for ref := range l.dirty {
+		bs := l.aors[ref.aor]
+		if i := indexRaw(bs, ref.contact); i >= 0 {
+			b := &bs[i]
+			ups = append(ups, models.Binding{AOR: ref.aor, Contact: b.raw, QMilli: b.q, Expires: b.expires, CallID: b.callID,
 				CSeq: int64(b.cseq), Received: b.received, Transport: b.transport, UserAgent: b.userAgent})
+		} else {
+			dels = append(dels, models.BindingKey{AOR: ref.aor, Contact: ref.contact})
 		}
-		out[aor] = rows
 	}
 	clear(l.dirty)
-	return out
+	return ups, dels
 }
 
-func (l *location) markDirty(aors map[string][]models.Binding) {
+// markDirty marks again the contacts of a failed write.
+func (l *location) markDirty(ups []models.Binding, dels []models.BindingKey) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for aor := range aors {
-		l.dirty[aor] = struct{}{}
+	for _, b := range ups {
+		l.dirty[contactRef{b.AOR, b.Contact}] = struct{}{}
 	}
+	for _, k := range dels {
+		l.dirty[contactRef{k.AOR, k.Contact}] = struct{}{}
+	}
+}
+
+// fromRow is a stored binding in memory; false if its contact no longer
+// parses.
+func fromRow(r *models.Binding) (binding, bool) {
+	var u sip.Uri
+	if err := sip.ParseUri(r.Contact, &u); err != nil {
+		return binding{}, false
+	}
+	return binding{uri: u, key: contactKey(&u), raw: r.Contact, q: r.QMilli, expires: r.Expires, callID: r.CallID,
+		cseq: uint32(r.CSeq), received: r.Received, transport: r.Transport, userAgent: r.UserAgent, remote: true}, true
 }
 
 // restore replaces the index with the stored bindings (at start); rows
@@ -213,20 +277,68 @@ func (l *location) restore(rows []models.Binding) {
 	defer l.mu.Unlock()
 	clear(l.aors)
 	l.total = 0
-	for _, r := range rows {
-		var u sip.Uri
-		if err := sip.ParseUri(r.Contact, &u); err != nil {
-			continue
+	for i := range rows {
+		if b, ok := fromRow(&rows[i]); ok {
+			l.aors[rows[i].AOR] = append(l.aors[rows[i].AOR], b)
+			l.total++
 		}
-		b := binding{uri: u, key: contactKey(&u), raw: r.Contact, q: r.QMilli, expires: r.Expires, callID: r.CallID,
-			cseq: uint32(r.CSeq), received: r.Received, transport: r.Transport, userAgent: r.UserAgent}
-		l.aors[r.AOR] = append(l.aors[r.AOR], b)
-		l.total++
 	}
 }
 
-// flushLoop writes dirty AORs every interval until ctx ends, then once
-// more.
+// refresh makes the index of each AOR in aors (every AOR, with all) what
+// rows, read from the database, say: other replicas' registrations and
+// removals take effect here. Contacts changed here and not yet written
+// keep their local state (the next flush writes it); a binding that is
+// the same registration as the stored one (Call-ID and CSeq) stays as it
+// is, with what only this process knows of it (its branch, that its
+// connection is here).
+func (l *location) refresh(aors []string, all bool, rows []models.Binding) {
+	byAOR := map[string][]*models.Binding{}
+	for i := range rows {
+		byAOR[rows[i].AOR] = append(byAOR[rows[i].AOR], &rows[i])
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if all {
+		aors = aors[:0:0]
+		for aor := range l.aors {
+			aors = append(aors, aor)
+		}
+		for aor := range byAOR {
+			if _, dup := l.aors[aor]; !dup {
+				aors = append(aors, aor)
+			}
+		}
+	}
+	for _, aor := range aors {
+		old := l.aors[aor]
+		var next []binding
+		for _, row := range byAOR[aor] {
+			if _, pending := l.dirty[contactRef{aor, row.Contact}]; pending {
+				continue
+			}
+			if i := indexRaw(old, row.Contact); i >= 0 && old[i].callID == row.CallID && int64(old[i].cseq) == row.CSeq {
+				next = append(next, old[i])
+				continue
+			}
+			if b, ok := fromRow(row); ok {
+				next = append(next, b)
+			}
+		}
+		for _, b := range old {
+			if _, pending := l.dirty[contactRef{aor, b.raw}]; pending {
+				next = append(next, b)
+			}
+		}
+		l.putLocked(aor, next)
+	}
+}
+
+// flushLoop writes the changed contacts every interval (and when asked
+// to, by flushNow) until ctx ends, then once more; it reads back the AORs
+// other replicas announce (refreshBindings) in the same goroutine, so a
+// read never sees the table without a write of this replica that has
+// left the index's marks already.
 func (r *Registrar) flushLoop(ctx context.Context) {
 	t := time.NewTicker(r.opt.FlushInterval)
 	defer t.Stop()
@@ -235,10 +347,14 @@ func (r *Registrar) flushLoop(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			r.flush(context.WithoutCancel(ctx))
+			_ = r.flush(context.WithoutCancel(ctx))
 			return
 		case <-t.C:
-			r.flush(ctx)
+			_ = r.flush(ctx)
+		case done := <-r.flushNow:
+			done <- r.flush(ctx)
+		case <-r.refreshC:
+			r.refreshBindings(ctx)
 		case <-sweep.C:
 			r.loc.sweep(r.now())
 			// Rows of other replicas or of a previous run are swept too.
@@ -249,16 +365,94 @@ func (r *Registrar) flushLoop(ctx context.Context) {
 	}
 }
 
-// flush writes the dirty AORs; a failure keeps them dirty for the next
-// round.
-func (r *Registrar) flush(ctx context.Context) {
-	sets := r.loc.takeDirty()
-	if sets == nil {
+// OnBindings takes an announcement of another replica's binding writes
+// (a models.BindingsChannel payload without its schema): the AORs named
+// are read back from the database shortly, in flushLoop. Its own
+// announcements are ignored. It never blocks.
+func (r *Registrar) OnBindings(payload string) {
+	origin, aors, all := models.ParseBindingsPayload(payload)
+	if origin == r.opt.ReplicaID {
 		return
 	}
-	if err := r.store.ReplaceBindings(ctx, sets); err != nil {
-		r.m.writeErrors.Inc()
-		r.loc.markDirty(sets)
-		r.log.Warn("registrar: writing bindings failed; retrying with the next flush", "aors", len(sets), "err", err)
+	r.pendMu.Lock()
+	if all {
+		r.pendAll = true
 	}
+	for _, a := range aors {
+		r.pending[a] = struct{}{}
+	}
+	r.pendMu.Unlock()
+	r.wakeRefresh()
+}
+
+// RefreshAll has every binding read back from the database shortly: after
+// announcements may have been missed (a listener's reconnect).
+func (r *Registrar) RefreshAll() {
+	r.pendMu.Lock()
+	r.pendAll = true
+	r.pendMu.Unlock()
+	r.wakeRefresh()
+}
+
+func (r *Registrar) wakeRefresh() {
+	select {
+	case r.refreshC <- struct{}{}:
+	default: // pending already
+	}
+}
+
+// refreshBindings reads the announced AORs' bindings and merges them into
+// the index; on a failure they are tried again a second later.
+func (r *Registrar) refreshBindings(ctx context.Context) {
+	r.pendMu.Lock()
+	all := r.pendAll
+	aors := make([]string, 0, len(r.pending))
+	for a := range r.pending {
+		aors = append(aors, a)
+	}
+	clear(r.pending)
+	r.pendAll = false
+	r.pendMu.Unlock()
+	if !all && len(aors) == 0 {
+		return
+	}
+	var rows []models.Binding
+	var err error
+	if all {
+		rows, err = r.store.Bindings(ctx, r.now())
+	} else {
+		rows, err = r.store.BindingsOfAORs(ctx, aors, r.now())
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		r.log.Warn("registrar: reading other replicas' bindings failed; retrying", "err", err)
+		r.pendMu.Lock()
+		r.pendAll = r.pendAll || all
+		for _, a := range aors {
+			r.pending[a] = struct{}{}
+		}
+		r.pendMu.Unlock()
+		time.AfterFunc(time.Second, r.wakeRefresh)
+		return
+	}
+	r.loc.refresh(aors, all, rows)
+	r.m.refreshes.Inc()
+}
+
+// flush writes the contacts changed here; a failure keeps them marked
+// for the next round.
+func (r *Registrar) flush(ctx context.Context) error {
+	ups, dels := r.loc.takeDirty()
+	if ups == nil && dels == nil {
+		return nil
+	}
+	if err := r.store.WriteBindings(ctx, r.opt.ReplicaID, ups, dels); err != nil {
+		r.m.writeErrors.Inc()
+		r.loc.markDirty(ups, dels)
+		r.log.Warn("registrar: writing bindings failed; retrying with the next flush", "bindings", len(ups)+len(dels), "err", err)
+		return err
+	}
+	return nil
 }

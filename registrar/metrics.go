@@ -6,7 +6,9 @@ type metrics struct {
 	devices     prometheus.GaugeFunc
 	responses   *prometheus.CounterVec
 	writeErrors prometheus.Counter
-	auths       *prometheus.CounterVec
+	// refreshes counts reads of bindings other replicas announced.
+	refreshes prometheus.Counter
+	auths     *prometheus.CounterVec
 	// streamRefused counts TCP/TLS connections closed at accept for the
 	// connection limits.
 	streamRefused prometheus.Counter
@@ -28,6 +30,10 @@ func newMetrics(reg prometheus.Registerer, devices func() float64) *metrics {
 			Name: "fsplane_registrar_location_write_errors_total",
 			Help: "Failed batch writes of bindings to the database (retried with the next flush).",
 		}),
+		refreshes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "fsplane_registrar_location_refreshes_total",
+			Help: "Reads of bindings other replicas wrote and announced (PostgreSQL), merged into the in-memory index.",
+		}),
 		auths: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fsplane_registrar_digest_checks_total",
 			Help: "Digest credentials checked, by algorithm (MD5, SHA-256) and result (ok, rejected, replayed).",
@@ -38,7 +44,7 @@ func newMetrics(reg prometheus.Registerer, devices func() float64) *metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.devices, m.responses, m.writeErrors, m.auths, m.streamRefused)
+		reg.MustRegister(m.devices, m.responses, m.writeErrors, m.refreshes, m.auths, m.streamRefused)
 	}
 	return m
 }

@@ -148,9 +148,17 @@ func (r *Registrar) target(out *sip.Request, t binding) {
 		host, port := r.advertised()
 		out.Laddr = sip.Addr{IP: net.ParseIP(host), Port: port}
 	}
-	if t.received != "" {
+	switch {
+	case t.remote && transport != "UDP":
+		// Registered over a connection to another replica (or before a
+		// restart): that connection is not ours, and its source port
+		// accepts nothing. Open one to the address the phone listens on
+		// (RFC 3261 §18.2.2); a phone behind NAT is not reached this
+		// way, and the next contact is tried.
+		out.SetDestination(t.uri.HostPort())
+	case t.received != "":
 		out.SetDestination(t.received) // where it registered from: NAT, and the TCP connection it opened
-	} else {
+	default:
 		out.SetDestination(t.uri.HostPort())
 	}
 	if mf := out.MaxForwards(); mf != nil {
@@ -179,13 +187,10 @@ func (r *Registrar) storedTargets(aor string, now time.Time) []binding {
 		return nil
 	}
 	var out []binding
-	for _, row := range rows {
-		var u sip.Uri
-		if sip.ParseUri(row.Contact, &u) != nil {
-			continue
+	for i := range rows {
+		if b, ok := fromRow(&rows[i]); ok {
+			out = append(out, b)
 		}
-		out = append(out, binding{uri: u, key: contactKey(&u), raw: row.Contact, q: row.QMilli, expires: row.Expires,
-			callID: row.CallID, cseq: uint32(row.CSeq), received: row.Received, transport: row.Transport, userAgent: row.UserAgent})
 	}
 	return out
 }

@@ -2,8 +2,10 @@ package registrar
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -65,6 +68,17 @@ type Options struct {
 	// cancels it (RFC 3261 §16.6 step 11; default 181 s, over 3 minutes).
 	TimerC time.Duration
 
+	// ReplicaID names this process in its announcements of binding writes
+	// (default: random), so that it ignores its own.
+	ReplicaID string
+	// Subscribe, when set, delivers other replicas' announcements of
+	// binding writes (several replicas on one PostgreSQL): it calls notify
+	// with each payload (models.BindingsChannel, after "schema:") and
+	// connected whenever it (re)starts listening, and runs until ctx ends.
+	// serve wires events.ListenChannel. Without it (SQLite, one process)
+	// the index is read from the database only at start.
+	Subscribe func(ctx context.Context, notify func(payload string), connected func()) error
+
 	// Trusted are the source networks whose requests the proxy forwards
 	// without credentials: the FreeSWITCH hosts that reach fallback-
 	// registered phones. Everyone else authenticates as a user of the
@@ -93,6 +107,14 @@ type Registrar struct {
 	ncs      nonceCounts // nonce counts seen, against replays
 
 	reload chan struct{}
+
+	// Bindings of other replicas to read back (OnBindings), in flushLoop.
+	pendMu   sync.Mutex
+	pending  map[string]struct{}
+	pendAll  bool
+	refreshC chan struct{}
+	flushNow chan chan error
+	running  atomic.Bool // flushLoop runs
 
 	mu        sync.Mutex
 	addrs     []string // bound addresses, "udp 127.0.0.1:5070", …
@@ -151,6 +173,11 @@ func New(opt Options) (*Registrar, error) {
 	if opt.Trusted == nil {
 		opt.Trusted = defaultTrusted
 	}
+	if opt.ReplicaID == "" {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		opt.ReplicaID = hex.EncodeToString(b[:])
+	}
 	if opt.TimerC <= 0 {
 		opt.TimerC = 181 * time.Second
 	}
@@ -182,7 +209,8 @@ func New(opt Options) (*Registrar, error) {
 		}
 	}
 	r := &Registrar{opt: opt, store: opt.Store, log: opt.Logger, now: opt.Now, nonceKey: opt.NonceKey,
-		loc: newLocation(), reload: make(chan struct{}, 1), ready: make(chan struct{})}
+		loc: newLocation(), reload: make(chan struct{}, 1), ready: make(chan struct{}),
+		pending: map[string]struct{}{}, refreshC: make(chan struct{}, 1), flushNow: make(chan chan error)}
 	r.m = newMetrics(opt.Registerer, func() float64 { return float64(r.loc.count()) })
 	return r, nil
 }
@@ -232,12 +260,30 @@ func (r *Registrar) Count() int { return r.loc.count() }
 // List returns every unexpired binding.
 func (r *Registrar) List() []Binding { return r.loc.list(r.now()) }
 
-// Unregister removes one binding (by AOR and contact as listed).
+// Unregister removes one binding (by AOR and contact as listed). While
+// the registrar runs, the removal is written to the database (and
+// announced to the other replicas) before Unregister returns.
 func (r *Registrar) Unregister(aor, contact string) error {
 	if !r.loc.remove(aor, contact, r.now()) {
 		return ErrNotFound
 	}
-	return nil
+	if !r.running.Load() {
+		return nil // written by the next Run, first thing
+	}
+	done := make(chan error, 1)
+	timeout := time.NewTimer(5 * time.Second)
+	defer timeout.Stop()
+	select {
+	case r.flushNow <- done:
+	case <-timeout.C:
+		return nil // the loop is stopping: its last flush writes it
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-timeout.C:
+		return nil
+	}
 }
 
 // Run loads credentials and bindings, listens and serves until ctx ends;
@@ -248,11 +294,8 @@ func (r *Registrar) Run(ctx context.Context) error {
 	}
 	// After a failure: what the last run could not write goes first, so
 	// reading back the table loses nothing.
-	if sets := r.loc.takeDirty(); sets != nil {
-		if err := r.store.ReplaceBindings(ctx, sets); err != nil {
-			r.loc.markDirty(sets)
-			return err
-		}
+	if err := r.flush(ctx); err != nil {
+		return err
 	}
 	rows, err := r.store.Bindings(ctx, r.now())
 	if err != nil {
@@ -265,7 +308,7 @@ func (r *Registrar) Run(ctx context.Context) error {
 		return err
 	}
 	idle := time.Duration(r.opt.MaxExpires)*time.Second + time.Minute
-	tcp := newLimitListener(tcpLn, maxStreamConns, maxStreamConnsPerSource, idle, r.m.streamRefused.Inc)
+	tcp := newFramingListener(newLimitListener(tcpLn, maxStreamConns, maxStreamConnsPerSource, idle, r.m.streamRefused.Inc), r, "TCP")
 	ua, err := r.newUA(newFastPath(r, udp).filter)
 	if err != nil {
 		udp.Close()
@@ -291,7 +334,8 @@ func (r *Registrar) Run(ctx context.Context) error {
 			return fmt.Errorf("registrar: listen tls %s: %w", r.opt.TLSListen, err)
 		}
 		// The handshake is the first read: limitListener bounds it.
-		tlsLn = tls.NewListener(newLimitListener(raw, maxStreamConns, maxStreamConnsPerSource, idle, r.m.streamRefused.Inc), r.opt.TLSConfig)
+		// Framing reads the decrypted stream.
+		tlsLn = newFramingListener(tls.NewListener(newLimitListener(raw, maxStreamConns, maxStreamConnsPerSource, idle, r.m.streamRefused.Inc), r.opt.TLSConfig), r, "TLS")
 		addrs = append(addrs, "tls "+tlsLn.Addr().String())
 	}
 	// The proxy's client: its Via and Record-Route name the UDP address.
@@ -325,7 +369,19 @@ func (r *Registrar) Run(ctx context.Context) error {
 		n++
 	}
 	flushed := make(chan struct{})
-	go func() { defer close(flushed); r.flushLoop(ctx) }()
+	r.running.Store(true)
+	go func() { defer close(flushed); defer r.running.Store(false); r.flushLoop(ctx) }()
+	subscribed := make(chan struct{})
+	if r.opt.Subscribe != nil {
+		go func() {
+			defer close(subscribed)
+			if err := r.opt.Subscribe(ctx, r.OnBindings, r.RefreshAll); err != nil && ctx.Err() == nil {
+				r.log.Warn("registrar: listening for other replicas' bindings stopped", "err", err)
+			}
+		}()
+	} else {
+		close(subscribed)
+	}
 	go r.reloadLoop(ctx)
 
 	var first error
@@ -347,6 +403,7 @@ func (r *Registrar) Run(ctx context.Context) error {
 		<-errc
 	}
 	<-flushed
+	<-subscribed
 	return first
 }
 

@@ -31,6 +31,9 @@ func newParser() *sip.Parser {
 	for _, name := range []string{"contact", "m"} {
 		parsers[name] = strictContact(parsers[name])
 	}
+	for _, name := range []string{"from", "f", "to", "t"} {
+		parsers[name] = swsParams(parsers[name])
+	}
 	return sip.NewParser(sip.WithHeadersParsers(parsers))
 }
 

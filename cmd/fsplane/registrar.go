@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"net"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/fsplane/fsplane/events"
 	"github.com/fsplane/fsplane/models"
 	"github.com/fsplane/fsplane/providers"
 	"github.com/fsplane/fsplane/registrar"
@@ -17,7 +19,7 @@ import (
 // FSPLANE_REGISTRAR_LISTEN is set (nil otherwise) and declares its
 // component. A registrar that fails (its port taken, the database gone at
 // start) is restarted with backoff; the API and xml-curl keep serving.
-func (a *app) registrar(s *models.Store, kr *secrets.Keyring, reg prometheus.Registerer, rg *runGroup) (*registrar.Registrar, *component, error) {
+func (a *app) registrar(s *models.Store, kr *secrets.Keyring, reg prometheus.Registerer, rg *runGroup, replica string) (*registrar.Registrar, *component, error) {
 	rc := a.cfg.Registrar
 	if rc.Listen == "" {
 		return nil, nil, nil
@@ -30,7 +32,25 @@ func (a *app) registrar(s *models.Store, kr *secrets.Keyring, reg prometheus.Reg
 		}
 		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
+	var subscribe func(context.Context, func(string), func()) error
+	if s.Dialect() == "postgres" {
+		// Other replicas' registrations: each flush announces its AORs,
+		// which this replica reads back (a connection of its own).
+		subscribe = func(ctx context.Context, notify func(string), connected func()) error {
+			down := false // log the changes only, not every retry of an outage
+			return events.ListenChannel(ctx, a.cfg.DatabaseURL, models.BindingsChannel, notify, connected, func(err error) {
+				switch {
+				case err != nil && !down:
+					a.log.Warn("registrar: not listening for other replicas' bindings; retrying", "err", err)
+				case err == nil && down:
+					a.log.Info("registrar: listening for other replicas' bindings again")
+				}
+				down = err != nil
+			})
+		}
+	}
 	r, err := registrar.New(registrar.Options{
+		ReplicaID: replica, Subscribe: subscribe,
 		Store: s, Logger: a.log.With("component", "registrar"), Registerer: reg,
 		Listen: rc.Listen, TLSListen: rc.TLSListen, TLSConfig: tlsConf,
 		DefaultExpires: rc.DefaultExpires, MinExpires: rc.MinExpires, MaxExpires: rc.MaxExpires,

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -23,6 +24,13 @@ var regexpID = regexp.MustCompile(`"id":\s*(\d+)`)
 // schema, without FreeSWITCH nodes; it returns them and the admin token.
 func replicaSet(t testing.TB, n int) ([]*replicaProc, string) {
 	t.Helper()
+	return replicaSetWith(t, n, nil)
+}
+
+// replicaSetWith is replicaSet with per-replica settings: each(i) adds to
+// replica i's environment (nil: nothing).
+func replicaSetWith(t testing.TB, n int, each func(i int) map[string]string) ([]*replicaProc, string) {
+	t.Helper()
 	key, err := secrets.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +48,15 @@ func replicaSet(t testing.TB, n int) ([]*replicaProc, string) {
 		"FSPLANE_XMLCURL_USER":     "fs",
 		"FSPLANE_XMLCURL_PASSWORD": "fs-secret",
 	}
-	first := startReplica(t, "A", env)
+	envOf := func(i int) map[string]string {
+		if each == nil {
+			return env
+		}
+		e := maps.Clone(env)
+		maps.Copy(e, each(i))
+		return e
+	}
+	first := startReplica(t, "A", envOf(0))
 	token := tokenRe.FindString(first.stderr.String())
 	if token == "" {
 		t.Fatalf("no admin token at first start:\n%s", first.stderr.String())
@@ -50,7 +66,7 @@ func replicaSet(t testing.TB, n int) ([]*replicaProc, string) {
 	var wg sync.WaitGroup
 	for i := 1; i < n; i++ {
 		wg.Add(1)
-		go func() { defer wg.Done(); out[i] = startReplica(t, string(rune('A'+i)), env) }()
+		go func() { defer wg.Done(); out[i] = startReplica(t, string(rune('A'+i)), envOf(i)) }()
 	}
 	wg.Wait()
 	for _, p := range out {

@@ -189,7 +189,7 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 	}
 	lastProbe, startProbe := a.publicAddressComponent(rg, s, checks)
 
-	sipReg, regC, err := a.registrar(s, kr, reg, rg)
+	sipReg, regC, err := a.registrar(s, kr, reg, rg, replica)
 	if err != nil {
 		return err
 	}

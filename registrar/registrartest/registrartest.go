@@ -399,3 +399,34 @@ func (c *packetConn) Read(b []byte) (int, error) {
 func (c *packetConn) Write(b []byte) (int, error) { return c.WriteTo(b, c.raddr) }
 
 func (c *packetConn) RemoteAddr() net.Addr { return c.raddr }
+
+// FromConn is a Client on an established connection (one a test accepted,
+// as a phone accepts the proxy's); transport is "TCP" or "TLS".
+func FromConn(t testing.TB, conn net.Conn, transport string) *Client {
+	t.Helper()
+	t.Cleanup(func() { conn.Close() })
+	return &Client{t: t, conn: conn, rd: bufio.NewReader(conn), Transport: transport,
+		Local: conn.LocalAddr().String(), CallID: Token() + "@test", CSeq: 1}
+}
+
+// Closed reports whether the peer closes the connection within wait
+// (anything it still sends first is read and dropped).
+func (c *Client) Closed(wait time.Duration) bool {
+	c.t.Helper()
+	c.conn.SetReadDeadline(time.Now().Add(wait))
+	_, err := io.Copy(io.Discard, c.rd)
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		return false
+	}
+	return true // EOF (io.Copy's nil) or a reset
+}
+
+// ReadBytes returns the next n bytes of a stream as they come (a
+// keep-alive's pong), or what arrived within wait.
+func (c *Client) ReadBytes(n int, wait time.Duration) []byte {
+	c.t.Helper()
+	c.conn.SetReadDeadline(time.Now().Add(wait))
+	b := make([]byte, n)
+	got, _ := io.ReadFull(c.rd, b)
+	return b[:got]
+}
