@@ -109,7 +109,10 @@ func TestRunGroupRestartsWithBackoff(t *testing.T) {
 		t.Fatalf("restarted component: %+v", r)
 	}
 	close(release)
-	waitFor(t, "the degraded report", func() bool { return c.check(ctx).Status == "degraded" })
+	// The status changes before its log line is written: wait for both.
+	waitFor(t, "the degraded report", func() bool {
+		return c.check(ctx).Status == "degraded" && strings.Contains(logs.String(), "component degraded")
+	})
 	if r := c.check(ctx); !strings.Contains(r.Detail, "database unreachable") {
 		t.Fatalf("degraded without the error: %+v", r)
 	}
