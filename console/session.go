@@ -421,7 +421,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.renderLogin(w, r, http.StatusUnprocessableEntity, "Enter an API token.")
 		return
 	}
-	wait, notFailed := c.throttle.try(source(r.RemoteAddr))
+	wait, failed := c.throttle.try(source(r.RemoteAddr))
 	if wait > 0 {
 		c.met.logins.WithLabelValues("throttled").Inc()
 		secs := int((wait + time.Second - 1) / time.Second)
@@ -433,12 +433,12 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	}
 	p, err := c.opt.Verifier.Verify(r.Context(), token)
 	if errors.Is(err, auth.ErrUnknownToken) {
+		failed()
 		c.met.logins.WithLabelValues("unknown").Inc()
 		c.log.Info("console: login with an unknown or expired token", "remote", r.RemoteAddr)
 		c.renderLogin(w, r, http.StatusUnauthorized, "Unknown or expired token.")
 		return
 	}
-	notFailed() // a token that exists is no guess, whatever happens next
 	if err != nil {
 		c.met.logins.WithLabelValues("unavailable").Inc()
 		c.log.Warn("console: token check failed at login", "err", err)

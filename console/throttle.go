@@ -56,11 +56,11 @@ func source(remoteAddr string) netip.Prefix {
 	return p
 }
 
-// try takes one attempt from src's allowance. It returns how long src must
-// wait when the allowance is spent (the attempt is then not taken), or a
-// function to call when the attempt turns out not to be a failure, which
-// gives it back.
-func (t *loginThrottle) try(src netip.Prefix) (wait time.Duration, notFailed func()) {
+// try asks src's allowance for one attempt. It returns how long src must
+// wait when the allowance is spent, or a function to call when the attempt
+// turns out to be a failure, which takes it from the allowance: an attempt
+// costs nothing until it failed.
+func (t *loginThrottle) try(src netip.Prefix) (wait time.Duration, failed func()) {
 	now := t.now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -72,12 +72,16 @@ func (t *loginThrottle) try(src netip.Prefix) (wait time.Duration, notFailed fun
 		l = rate.NewLimiter(rate.Every(loginRefill), loginBurst)
 		t.m[src] = l
 	}
-	r := l.ReserveN(now, 1)
-	if d := r.DelayFrom(now); d > 0 {
-		r.CancelAt(now)
-		return d, nil
+	if tokens := l.TokensAt(now); tokens < 1 {
+		return time.Duration((1 - tokens) * float64(loginRefill)), nil
 	}
-	return 0, func() { r.CancelAt(t.now()) }
+	return 0, func() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		// Concurrent failures may find it spent already: one more
+		// failure then changes nothing.
+		l.AllowN(t.now(), 1)
+	}
 }
 
 func (t *loginThrottle) pruneLocked(now time.Time) {
