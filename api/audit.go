@@ -6,11 +6,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/fsplane/fsplane/models"
+	"github.com/fsplane/fsplane/names"
 )
 
 type auditOut struct {
@@ -73,9 +73,9 @@ func (s *server) listAudit(c echo.Context) error {
 		f.ObjectID = n
 	}
 	if v := c.QueryParam("name"); v != "" {
-		if !utf8.ValidString(v) || utf8.RuneCountInString(v) > 512 {
-			fe.add("name", "must be valid UTF-8 of at most 512 characters")
-		}
+		// The rules of the names searched for: a NUL or another control
+		// character is in no stored name (and PostgreSQL cannot compare it).
+		fe.addErr("name", names.Text(v, 512))
 		f.Name = v
 	}
 	if err := fe.err(); err != nil {

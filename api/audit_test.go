@@ -76,6 +76,8 @@ func TestAuditFilters(t *testing.T) {
 			"kind=trunk&object_id=0":           "object_id",
 			"name=" + strings.Repeat("n", 513): "name",
 			"name=%ff":                         "name",
+			"name=%00":                         "name",
+			"name=a%0Ab":                       "name",
 			"kind=x&action=y":                  "action",
 		} {
 			r := ev.do("GET", "/api/v1/audit?"+q, admin, nil)
