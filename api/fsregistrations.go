@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -97,6 +96,8 @@ func (s *server) deleteFSRegistration(c echo.Context) error {
 	}
 	if callID == "" {
 		fe.add("call_id", "required: the Call-ID as listed")
+	} else if err := names.SofiaArg(callID); err != nil {
+		fe.add("call_id", "cannot be sent on a FreeSWITCH command line: %s", err.Error())
 	}
 	reboot := false
 	switch c.QueryParam("reboot") {
@@ -172,8 +173,6 @@ func (s *server) deleteFSRegistration(c echo.Context) error {
 	switch {
 	case err == nil:
 		return c.NoContent(http.StatusNoContent)
-	case errors.Is(err, esl.ErrInvalidValue):
-		return &ValidationError{Fields: map[string]string{"call_id": "cannot be sent on a FreeSWITCH command line: " + callIDReason(err)}}
 	case errors.Is(err, esl.ErrUnknownNode), errors.Is(err, esl.ErrNoSuchRegistration):
 		return about(models.ErrNotFound, "registration with this Call-ID on node %q, profile %q", node, profile)
 	case errors.Is(err, esl.ErrWouldFlushOthers):
@@ -182,14 +181,4 @@ func (s *server) deleteFSRegistration(c echo.Context) error {
 		return about(ErrNotDriven, "node %q", node)
 	}
 	return about(errors.Join(ErrUpstream, err), "registration of %q", user)
-}
-
-// callIDReason is what the esl package said of the Call-ID, without its
-// sentinel prefixes.
-func callIDReason(err error) string {
-	msg := err.Error()
-	if i := strings.LastIndex(msg, "call-id: "); i >= 0 {
-		return msg[i+len("call-id: "):]
-	}
-	return "refused"
 }

@@ -1,7 +1,6 @@
 package esl
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -41,7 +40,7 @@ type command struct {
 	gateway string
 	user    string
 	domain  string
-	callID  string // passed callIDArg
+	callID  string // passed names.SofiaArg
 	reboot  bool
 }
 
@@ -97,38 +96,10 @@ func flushRegCmd(profile, callID string, reboot bool) (command, error) {
 	if err := names.Profile(profile); err != nil {
 		return command{}, invalid(err)
 	}
-	if err := callIDArg(callID); err != nil {
+	if err := names.SofiaArg(callID); err != nil {
 		return command{}, invalid(fmt.Errorf("call-id: %w", err))
 	}
 	return command{op: opFlushReg, profile: profile, callID: callID, reboot: reboot}, nil
-}
-
-// callIDArg checks that a Call-ID can stand as one argument of a sofia
-// command, read back by FreeSWITCH exactly as written. RFC 3261 allows
-// more in a Call-ID than a command line can carry: sofia splits its
-// arguments with switch_separate_string (switch_utils.c
-// separate_string_blank_delim), which treats ' as a quote and \ as an
-// escape, and a space ends the argument; names.Token refuses those, and
-// printable ASCII only, so the bytes FreeSWITCH compares are the bytes it
-// listed (its listing is ISO-8859-1). "reboot" would be read as the flag
-// (cmd_profile: argv[2] == "reboot" flushes every registration of the
-// profile).
-func callIDArg(id string) error {
-	if id == "" {
-		return errors.New("empty")
-	}
-	if err := names.Token(id); err != nil {
-		return err
-	}
-	for i := 0; i < len(id); i++ {
-		if id[i] < 0x21 || id[i] > 0x7e {
-			return fmt.Errorf("must be printable ASCII (byte %d is 0x%02x)", i, id[i])
-		}
-	}
-	if strings.EqualFold(id, "reboot") {
-		return errors.New(`"reboot" would be read as the flag and flush every registration of the profile`)
-	}
-	return nil
 }
 
 func fixed(o op) command { return command{op: o} }

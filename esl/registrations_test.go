@@ -93,16 +93,3 @@ func TestFlushMatchesFreeSWITCHsWhere(t *testing.T) {
 		}
 	}
 }
-
-func TestCallIDArg(t *testing.T) {
-	for _, ok := range []string{"abc@192.0.2.1", "3c26700c5b9f-k0lw5y1qm4gh", "a/b:c;d=e"} {
-		if err := callIDArg(ok); err != nil {
-			t.Errorf("%q: %v", ok, err)
-		}
-	}
-	for _, bad := range []string{"", "a b", "a\nb", "a'b", `a\b`, "a<b", "ré", "reboot", "REBOOT", "a\x00"} {
-		if err := callIDArg(bad); err == nil {
-			t.Errorf("%q accepted", bad)
-		}
-	}
-}

@@ -101,3 +101,30 @@ func Token(s string) error {
 	}
 	return Chars(s)
 }
+
+// SofiaArg checks a value that must reach a sofia command as one argument,
+// byte for byte as FreeSWITCH listed it (a Call-ID to flush_inbound_reg).
+// RFC 3261 allows more in a Call-ID than a command line carries: sofia
+// splits its arguments with switch_separate_string (switch_utils.c
+// separate_string_blank_delim), where ' quotes, \ escapes and a space ends
+// the argument, so Token; printable ASCII only, so the bytes FreeSWITCH
+// compares are the bytes it listed (its listing is ISO-8859-1); and not
+// "reboot", which cmd_profile reads as the flag that flushes every
+// registration of the profile.
+func SofiaArg(s string) error {
+	if s == "" {
+		return invalidf("must not be empty")
+	}
+	if err := Token(s); err != nil {
+		return err
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return invalidf("must be printable ASCII (byte %d is 0x%02x)", i, s[i])
+		}
+	}
+	if strings.EqualFold(s, "reboot") {
+		return invalidf(`"reboot" would be read as the flag and flush every registration of the profile`)
+	}
+	return nil
+}

@@ -117,3 +117,16 @@ func FuzzChars(f *testing.F) {
 		}
 	})
 }
+
+func TestSofiaArg(t *testing.T) {
+	for _, ok := range []string{"abc@192.0.2.1", "3c26700c5b9f-k0lw5y1qm4gh", "a/b:c;d=e"} {
+		if err := SofiaArg(ok); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "a b", "a\nb", "a'b", `a\b`, "a<b", "ré", "reboot", "REBOOT", "a\x00", "a\x7f"} {
+		if err := SofiaArg(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
