@@ -130,7 +130,7 @@ func TestFreeSWITCHRegistrations(t *testing.T) {
 	if it["ok"] != false || it["state"] != "standby" || !strings.Contains(it["detail"].(string), "standby") {
 		t.Errorf("standby: %v", it)
 	}
-	del(q("odd<id"), wr).want(t, http.StatusServiceUnavailable)
+	del(q("c1@192.0.2.10"), wr).want(t, http.StatusServiceUnavailable)
 }
 
 func TestFreeSWITCHRegistrationsWithoutESL(t *testing.T) {
