@@ -278,6 +278,12 @@ func (b body) str(name string) (string, bool) {
 	if s, isStr := v.(jstr); ok && isStr {
 		return s.String(), true
 	}
+	// A spoiled field may still be a JSON string ("5060" where a port was
+	// wanted): for a name it is a name like any other.
+	var s string
+	if r, isRaw := v.(jraw); ok && isRaw && json.Unmarshal([]byte(r), &s) == nil {
+		return s, true
+	}
 	return "", false
 }
 
