@@ -209,7 +209,7 @@ func New(opt Options) (*Registrar, error) {
 		}
 	}
 	r := &Registrar{opt: opt, store: opt.Store, log: opt.Logger, now: opt.Now, nonceKey: opt.NonceKey,
-		loc: newLocation(), reload: make(chan struct{}, 1), ready: make(chan struct{}),
+		loc: newLocation(opt.Now), reload: make(chan struct{}, 1), ready: make(chan struct{}),
 		pending: map[string]struct{}{}, refreshC: make(chan struct{}, 1), flushNow: make(chan chan error)}
 	r.m = newMetrics(opt.Registerer, func() float64 { return float64(r.loc.count()) })
 	return r, nil

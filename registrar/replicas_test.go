@@ -19,7 +19,7 @@ import (
 
 // twoReplicas runs registrars A and B on one PostgreSQL schema, each with
 // a store and a listener of its own (as two `fsplane serve` processes),
-// sharing one clock; flush is their FlushInterval.
+// sharing one clock (each fixture's clk); flush is their FlushInterval.
 func twoReplicas(t *testing.T, flush time.Duration) (a, b *fixture) {
 	t.Helper()
 	sa := modelstest.Open(t, "postgres", modelstest.Options{})
@@ -35,6 +35,7 @@ func twoReplicas(t *testing.T, flush time.Duration) (a, b *fixture) {
 	}
 	a = start(t, opt(sa, "replica-a"))
 	b = start(t, opt(sb, "replica-b"))
+	a.clk, b.clk = clk, clk
 	return a, b
 }
 
@@ -196,4 +197,40 @@ func TestReplicasReachTCPContactOfAnotherReplica(t *testing.T) {
 		}
 	}()
 	wantCode(t, registrartest.Dial(t, "udp", a.udp).Request("MESSAGE", "sip:1002@"+domain, "1001", domain), 202)
+}
+
+// A phone registered at A (Call-ID X, not yet written: A's flush is late)
+// reboots and registers the same contact at B with a new Call-ID: A's late
+// flush of X does not overwrite B's newer binding in the table, and A
+// takes B's binding over rather than keeping its stale one.
+func TestReplicasLateFlushLosesToNewerCallID(t *testing.T) {
+	a, b := twoReplicas(t, time.Hour)
+	const aor = "1002@" + domain
+	old := registrartest.Dial(t, "udp", a.udp)
+	rebooted := registrartest.Dial(t, "udp", b.udp)
+	contact := "sip:1002@192.0.2.7:5060"
+	reg := registrartest.Reg{User: "1002", Domain: domain, Contacts: []string{"<" + contact + ">"}}
+	wantCode(t, old.Register(reg, pw1002, "MD5"), 200)
+	a.clk.Add(time.Second) // the clock both replicas share
+	wantCode(t, rebooted.Register(reg, pw1002, "MD5"), 200)
+	if err := b.reg.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.reg.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := a.store.BindingsOf(context.Background(), aor, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 || rows[0].CallID != rebooted.CallID || rows[0].Received != rebooted.Local {
+		t.Fatalf("stored %+v, want the rebooted phone's (Call-ID %s from %s)", rows, rebooted.CallID, rebooted.Local)
+	}
+	eventually(t, "A takes the rebooted phone's binding", func() bool {
+		l := a.reg.List()
+		return len(l) == 1 && l[0].Received == rebooted.Local
+	})
+	if l := b.reg.List(); len(l) != 1 || l[0].Received != rebooted.Local {
+		t.Fatalf("B lists %+v", l)
+	}
 }
