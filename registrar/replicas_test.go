@@ -2,6 +2,7 @@ package registrar_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"slices"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/fsplane/fsplane/events"
 	"github.com/fsplane/fsplane/models"
@@ -233,4 +235,70 @@ func TestReplicasLateFlushLosesToNewerCallID(t *testing.T) {
 	if l := b.reg.List(); len(l) != 1 || l[0].Received != rebooted.Local {
 		t.Fatalf("B lists %+v", l)
 	}
+}
+
+// Unregister says when its removal is not in the database (which the other
+// replicas read): the write failed, or did not end in time (here: the
+// table is locked). The removal is retried and lands after all.
+func TestUnregisterNotWritten(t *testing.T) {
+	s := modelstest.Open(t, "postgres", modelstest.Options{})
+	seed(t, s)
+	f := start(t, registrar.Options{Store: s, FlushInterval: 10 * time.Millisecond})
+	f.reg.SetUnregisterWait(300 * time.Millisecond)
+	const aor = "1002@" + domain
+	ctx := context.Background()
+	stored := func() int {
+		rows, err := s.BindingsOf(ctx, aor, f.clk.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(rows)
+	}
+	register := func(c *registrartest.Client) string {
+		wantCode(t, c.Register(registrartest.Reg{User: "1002", Domain: domain}, pw1002, "MD5"), 200)
+		eventually(t, "the binding is written", func() bool { return stored() == 1 })
+		return "sip:1002@" + c.Local + ";transport=udp"
+	}
+
+	// A write that fails.
+	contact := register(registrartest.Dial(t, "udp", f.udp))
+	if err := s.DB().Exec(`CREATE FUNCTION refuse_delete() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$`).Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DB().Exec(`CREATE TRIGGER refuse_delete BEFORE DELETE ON sip_bindings FOR EACH ROW EXECUTE FUNCTION refuse_delete()`).Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := f.reg.Unregister(aor, contact); !errors.Is(err, registrar.ErrNotWritten) {
+		t.Fatalf("Unregister with failing writes: %v, want ErrNotWritten", err)
+	}
+	if stored() != 1 || f.reg.Count() != 0 {
+		t.Fatalf("%d rows, %d bindings in memory", stored(), f.reg.Count())
+	}
+	if err := s.DB().Exec(`DROP TRIGGER refuse_delete ON sip_bindings`).Error; err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the removal is written on a retry", func() bool { return stored() == 0 })
+
+	// A write that does not end in time.
+	contact = register(registrartest.Dial(t, "udp", f.udp))
+	lock, err := pgx.Connect(ctx, modelstest.URLOf(t, s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close(ctx)
+	tx, err := lock.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "LOCK TABLE sip_bindings IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	err = f.reg.Unregister(aor, contact)
+	if rerr := tx.Rollback(ctx); rerr != nil {
+		t.Fatal(rerr)
+	}
+	if !errors.Is(err, registrar.ErrNotWritten) {
+		t.Fatalf("Unregister with the table locked: %v, want ErrNotWritten", err)
+	}
+	eventually(t, "the removal is written once the lock goes", func() bool { return stored() == 0 })
 }
