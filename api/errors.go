@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/fsplane/fsplane/models"
+	"github.com/fsplane/fsplane/registrar"
 )
 
 var (
@@ -229,6 +230,11 @@ func (s *server) classify(err error, c echo.Context) (int, ErrorBody) {
 			return http.StatusBadRequest, ErrorBody{Error: pe.Error()}
 		}
 		return http.StatusBadRequest, ErrorBody{Error: "bad request"}
+	case errors.Is(err, registrar.ErrNotWritten):
+		// Removed in this process, not yet in the database the other
+		// replicas read (the write is retried): not done, try later.
+		c.Response().Header().Set("Retry-After", retryAfterUnavailable)
+		return http.StatusServiceUnavailable, ErrorBody{Error: msg("removed here but not yet written to the database (retried); other replicas may still list it")}
 	case errors.Is(err, ErrNoESL):
 		return http.StatusServiceUnavailable, ErrorBody{Error: ErrNoESL.Error()}
 	case errors.Is(err, ErrNotDriven):

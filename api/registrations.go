@@ -97,7 +97,7 @@ func (s *server) deleteRegistration(c echo.Context) error {
 		if errors.Is(err, registrar.ErrNotFound) {
 			return about(models.ErrNotFound, "registration of %q", aor)
 		}
-		return err
+		return about(err, "registration of %q", aor) // registrar.ErrNotWritten: 503
 	}
 	return c.NoContent(http.StatusNoContent)
 }

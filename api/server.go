@@ -272,7 +272,7 @@ func (s *server) table() []route {
 		{method: G, path: "/api/v1/sip/registrations", scope: read, summary: "Bindings of fsplane's own SIP registrar (AOR, contact, received, transport, user agent, expires)", handler: s.listRegistrations, out: registrationList{}, status: 200},
 		{method: D, path: "/api/v1/sip/registrations", scope: write, summary: "Unregister one binding, named by aor and contact as listed", handler: s.deleteRegistration, status: 204,
 			query:  []param{{name: "aor", typ: "string", desc: "address of record, user@domain"}, {name: "contact", typ: "string", desc: "contact URI"}},
-			errors: []int{404, 422}},
+			errors: []int{404, 422, 503}},
 		{method: G, path: "/api/v1/sip/freeswitch-registrations", scope: read, summary: "FreeSWITCH's own registrations per node and sofia profile (sofia xmlstatus profile P reg through ESL): user, agent, contact, network IP and port, expiry",
 			handler: s.listFSRegistrations, out: fsRegistrationList{}, status: 200, query: []param{{name: "profile", typ: "string", desc: "only this sofia profile"}}, errors: []int{404, 422, 502}},
 		{method: D, path: "/api/v1/sip/freeswitch-registrations", scope: write, summary: "Flush one FreeSWITCH registration (sofia profile P flush_inbound_reg CALL-ID), named by node, profile and call_id as listed",

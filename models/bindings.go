@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -31,19 +32,34 @@ type Binding struct {
 	CSeq    int64     `gorm:"column:c_seq;not null"`
 	// Received is the source address (ip:port) the REGISTER came from,
 	// Transport its transport (udp, tcp, tls).
-	Received  string    `gorm:"size:64;not null"`
-	Transport string    `gorm:"size:8;not null"`
-	UserAgent string    `gorm:"size:255;not null"`
-	UpdatedAt time.Time `gorm:"not null"`
+	Received  string `gorm:"size:64;not null"`
+	Transport string `gorm:"size:8;not null"`
+	UserAgent string `gorm:"size:255;not null"`
+	// RegisteredAt is when the REGISTER that made the binding was
+	// accepted (by whichever replica), not when it was written: what
+	// orders the writes of replicas whose flushes arrive late.
+	RegisteredAt time.Time `gorm:"column:registered_at;not null"`
+	UpdatedAt    time.Time `gorm:"not null"`
 }
 
 // TableName keeps the table name stable whatever gorm's naming strategy.
 func (Binding) TableName() string { return "sip_bindings" }
 
-// BindingKey names one stored binding.
+// BindingKey names one stored binding to delete, with the registration
+// that was removed: its Call-ID, CSeq and RegisteredAt, so that a delete
+// based on a stale view leaves a later registration (another replica's)
+// alone. Without a CallID it removes any registration up to RegisteredAt
+// (an operator's removal).
 type BindingKey struct {
 	AOR, Contact string
+	CallID       string
+	CSeq         int64
+	RegisteredAt time.Time
 }
+
+// ErrBindingTime is returned by WriteBindings for a binding or delete key
+// without RegisteredAt: it could not be ordered against other replicas'.
+var ErrBindingTime = errors.New("models: binding without registered_at")
 
 // BindingsChannel is the PostgreSQL NOTIFY channel on which WriteBindings
 // announces the AORs it wrote. A payload is "schema:origin" and then one
@@ -60,35 +76,46 @@ const BindingsReloadAll = "*"
 // for the schema name (at most 63 bytes).
 const notifyPayloadMax = 7800
 
-// WriteBindings stores one replica's changes in one transaction: each of
-// upserts (AOR and Contact set) is inserted or replaces the stored row of
-// its AOR and contact, unless that row is newer by RFC 3261 §10.3 step 7
-// (same Call-ID, higher CSeq: another replica took a later REGISTER); each
-// of deletes is removed. The rows of other contacts, which other replicas
-// may have written, are left alone. upserts must not name one AOR and
-// contact twice. On PostgreSQL the AORs touched are announced on
-// BindingsChannel with origin (the writing replica, which ignores its own
-// announcements) at commit.
+// WriteBindings stores one replica's changes in one transaction. Each of
+// upserts (AOR, Contact and RegisteredAt set) is inserted or replaces the
+// stored row of its AOR and contact, unless that row is newer: registered
+// later (another replica took a later REGISTER, perhaps with a new
+// Call-ID after a reboot), or the same Call-ID with a higher CSeq (RFC
+// 3261 §10.3 step 7). Each of deletes removes its row unless that row is
+// newer than the registration the key names, in the same sense. The rows
+// of other contacts, which other replicas may have written, are left
+// alone. upserts must not name one AOR and contact twice. On PostgreSQL
+// the AORs touched are announced on BindingsChannel with origin (the
+// writing replica, which ignores its own announcements) at commit.
 func (s *Store) WriteBindings(ctx context.Context, origin string, upserts []Binding, deletes []BindingKey) error {
 	if len(upserts) == 0 && len(deletes) == 0 {
 		return nil
 	}
+	for i := range upserts {
+		if upserts[i].RegisteredAt.IsZero() {
+			return fmt.Errorf("%w: %s %s", ErrBindingTime, upserts[i].AOR, upserts[i].Contact)
+		}
+	}
+	for i := range deletes {
+		if deletes[i].RegisteredAt.IsZero() {
+			return fmt.Errorf("%w: delete of %s %s", ErrBindingTime, deletes[i].AOR, deletes[i].Contact)
+		}
+	}
 	now := s.now().UTC()
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		const delChunk = 200
+		const delChunk = 100
 		for start := 0; start < len(deletes); start += delChunk {
 			part := deletes[start:min(start+delChunk, len(deletes))]
 			var q strings.Builder
-			q.WriteString("DELETE FROM sip_bindings WHERE (aor, contact) IN (")
-			args := make([]any, 0, len(part)*2)
+			q.WriteString("DELETE FROM sip_bindings WHERE ")
+			args := make([]any, 0, len(part)*5)
 			for i, k := range part {
 				if i > 0 {
-					q.WriteByte(',')
+					q.WriteString(" OR ")
 				}
-				q.WriteString("(?,?)")
-				args = append(args, k.AOR, k.Contact)
+				q.WriteString("(aor = ? AND contact = ? AND registered_at <= ? AND NOT (call_id = ? AND c_seq > ?))")
+				args = append(args, k.AOR, k.Contact, k.RegisteredAt.UTC(), k.CallID, k.CSeq)
 			}
-			q.WriteByte(')')
 			if err := tx.Exec(q.String(), args...).Error; err != nil {
 				return err
 			}
@@ -99,19 +126,21 @@ func (s *Store) WriteBindings(ctx context.Context, origin string, upserts []Bind
 		for start := 0; start < len(upserts); start += chunk {
 			part := upserts[start:min(start+chunk, len(upserts))]
 			var q strings.Builder
-			q.WriteString("INSERT INTO sip_bindings (aor, contact, q_milli, expires, call_id, c_seq, received, transport, user_agent, updated_at) VALUES ")
-			args := make([]any, 0, len(part)*10)
+			q.WriteString("INSERT INTO sip_bindings (aor, contact, q_milli, expires, call_id, c_seq, received, transport, user_agent, registered_at, updated_at) VALUES ")
+			args := make([]any, 0, len(part)*11)
 			for i, b := range part {
 				if i > 0 {
 					q.WriteByte(',')
 				}
-				q.WriteString("(?,?,?,?,?,?,?,?,?,?)")
-				args = append(args, b.AOR, b.Contact, b.QMilli, b.Expires.UTC(), b.CallID, b.CSeq, b.Received, b.Transport, b.UserAgent, now)
+				q.WriteString("(?,?,?,?,?,?,?,?,?,?,?)")
+				args = append(args, b.AOR, b.Contact, b.QMilli, b.Expires.UTC(), b.CallID, b.CSeq, b.Received, b.Transport, b.UserAgent,
+					b.RegisteredAt.UTC(), now)
 			}
 			q.WriteString(" ON CONFLICT (aor, contact) DO UPDATE SET q_milli = excluded.q_milli, expires = excluded.expires, " +
 				"call_id = excluded.call_id, c_seq = excluded.c_seq, received = excluded.received, transport = excluded.transport, " +
-				"user_agent = excluded.user_agent, updated_at = excluded.updated_at " +
-				"WHERE NOT (sip_bindings.call_id = excluded.call_id AND sip_bindings.c_seq > excluded.c_seq)")
+				"user_agent = excluded.user_agent, registered_at = excluded.registered_at, updated_at = excluded.updated_at " +
+				"WHERE excluded.registered_at >= sip_bindings.registered_at " +
+				"AND NOT (sip_bindings.call_id = excluded.call_id AND sip_bindings.c_seq > excluded.c_seq)")
 			if err := tx.Exec(q.String(), args...).Error; err != nil {
 				return err
 			}
@@ -182,58 +211,6 @@ func ParseBindingsPayload(p string) (origin string, aors []string, all bool) {
 		return origin, nil, false
 	}
 	return origin, strings.Split(rest, "\n"), false
-}
-
-// ReplaceBindings makes the stored bindings of each AOR in sets exactly the
-// given ones (an empty or nil slice removes the AOR), in one transaction.
-func (s *Store) ReplaceBindings(ctx context.Context, sets map[string][]Binding) error {
-	if len(sets) == 0 {
-		return nil
-	}
-	now := s.now().UTC()
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		aors := make([]string, 0, len(sets))
-		var rows []Binding
-		for aor, bs := range sets {
-			aors = append(aors, aor)
-			for _, b := range bs {
-				b.ID, b.AOR, b.UpdatedAt = 0, aor, now
-				b.Expires = b.Expires.UTC()
-				rows = append(rows, b)
-			}
-		}
-		for start := 0; start < len(aors); start += 500 {
-			end := min(start+500, len(aors))
-			if err := tx.Where("aor IN ?", aors[start:end]).Delete(&Binding{}).Error; err != nil {
-				return err
-			}
-		}
-		// One multi-row INSERT per 100 rows, without gorm's per-row
-		// reflection: this runs for every registration (measured by
-		// BenchmarkReplaceBindings).
-		const chunk = 100
-		for start := 0; start < len(rows); start += chunk {
-			part := rows[start:min(start+chunk, len(rows))]
-			var q strings.Builder
-			q.WriteString("INSERT INTO sip_bindings (aor, contact, q_milli, expires, call_id, c_seq, received, transport, user_agent, updated_at) VALUES ")
-			args := make([]any, 0, len(part)*10)
-			for i, b := range part {
-				if i > 0 {
-					q.WriteByte(',')
-				}
-				q.WriteString("(?,?,?,?,?,?,?,?,?,?)")
-				args = append(args, b.AOR, b.Contact, b.QMilli, b.Expires, b.CallID, b.CSeq, b.Received, b.Transport, b.UserAgent, b.UpdatedAt)
-			}
-			if err := tx.Exec(q.String(), args...).Error; err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("models: write bindings: %w", mapErr(err))
-	}
-	return nil
 }
 
 // Bindings returns every binding that has not expired at now, by AOR and

@@ -215,6 +215,14 @@ type bindingV7 struct {
 
 func (bindingV7) TableName() string { return "sip_bindings" }
 
+// v9: when the REGISTER that made a binding was accepted (0009).
+
+type bindingV9 struct {
+	RegisteredAt time.Time `gorm:"column:registered_at;not null;default:'1970-01-01 00:00:00+00:00'"`
+}
+
+func (bindingV9) TableName() string { return "sip_bindings" }
+
 // v8: console sessions, shared by every replica and kept across restarts.
 
 type consoleSessionV8 struct {
@@ -244,7 +252,8 @@ const (
 	MigrationBindings             = "0007_sip_bindings"
 	MigrationConsoleSessions      = "0008_console_sessions"
 	// MigrationBindingsUnique makes (aor, contact) unique in sip_bindings:
-	// replicas write one contact at a time (an upsert), not whole AORs.
+	// replicas write one contact at a time (an upsert), not whole AORs;
+	// and adds registered_at, which orders replicas' writes of a contact.
 	MigrationBindingsUnique = "0009_sip_bindings_unique"
 )
 
@@ -346,9 +355,20 @@ func migrations() []*gormigrate.Migration {
 				if err := tx.Exec("CREATE UNIQUE INDEX idx_binding_aor_contact ON sip_bindings (aor, contact)").Error; err != nil {
 					return err
 				}
-				return tx.Exec("DROP INDEX idx_binding_aor").Error
+				if err := tx.Exec("DROP INDEX idx_binding_aor").Error; err != nil {
+					return err
+				}
+				// When the REGISTER was accepted: for the rows already
+				// there, the write's time is the best there is.
+				if err := tx.Migrator().AddColumn(&bindingV9{}, "RegisteredAt"); err != nil {
+					return err
+				}
+				return tx.Exec("UPDATE sip_bindings SET registered_at = updated_at").Error
 			},
 			Rollback: func(tx *gorm.DB) error {
+				if err := tx.Migrator().DropColumn(&bindingV9{}, "RegisteredAt"); err != nil {
+					return err
+				}
 				if err := tx.Exec("CREATE INDEX idx_binding_aor ON sip_bindings (aor)").Error; err != nil {
 					return err
 				}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"gorm.io/gorm/schema"
 
@@ -61,7 +62,7 @@ func TestUpgradeFromInitialSchema(t *testing.T) {
 		}
 		// Every column of every live struct exists.
 		for _, m := range []any{&models.Trunk{}, &models.Extension{}, &models.Profile{}, &models.ProviderRange{},
-			&models.APIToken{}, &models.AuditEvent{}, &models.ChangeEvent{}, &models.ConsoleSession{}} {
+			&models.APIToken{}, &models.AuditEvent{}, &models.ChangeEvent{}, &models.ConsoleSession{}, &models.Binding{}} {
 			sch, err := schema.Parse(m, &sync.Map{}, s.DB().NamingStrategy)
 			if err != nil {
 				t.Fatal(err)
@@ -198,6 +199,36 @@ func TestWideEventNames(t *testing.T) {
 		var se *models.SizeError
 		if err := s.CreateExtension(ctx, e2); !errors.As(err, &se) || se.Column != "user_id" || se.Max != 64 {
 			t.Fatalf("over-long user_id: %v", err)
+		}
+	})
+}
+
+// 0009 keeps the newest row of a contact written twice and dates the
+// rows there were by their write (registered_at = updated_at).
+func TestUpgradeBindings(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, backend string) {
+		s := modelstest.Open(t, backend, modelstest.Options{NoMigrate: true})
+		ctx := context.Background()
+		if err := s.MigrateTo(ctx, models.MigrationConsoleSessions); err != nil {
+			t.Fatal(err)
+		}
+		t0 := time.Now().UTC().Truncate(time.Second)
+		for i, callID := range []string{"old", "new"} {
+			if err := s.DB().Exec("INSERT INTO sip_bindings (aor, contact, q_milli, expires, call_id, c_seq, received, transport, user_agent, updated_at) "+
+				"VALUES (?,?,?,?,?,?,?,?,?,?)", "1001@example.com", "sip:1001@10.0.0.1", 1000, t0.Add(time.Hour), callID, 1,
+				"127.0.0.1:5060", "udp", "", t0.Add(time.Duration(i)*time.Second)).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Bindings(ctx, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || got[0].CallID != "new" || !got[0].RegisteredAt.Equal(t0.Add(time.Second)) {
+			t.Fatalf("upgraded bindings: %+v", got)
 		}
 	})
 }

@@ -37,16 +37,19 @@
 //     when expired. A crash loses at most the last FlushInterval of churn.
 //   - Several replicas on one PostgreSQL share the location service: a
 //     flush writes only the contacts this replica changed, one by one
-//     (upsert or delete by AOR and contact; a stored row of the same
-//     Call-ID with a higher CSeq is kept), so that two replicas writing
-//     one AOR merge, never overwrite each other; each flush announces the
+//     (upsert or delete by AOR and contact, ordered by when each REGISTER
+//     was accepted: a stored row registered later, or of the same Call-ID
+//     with a higher CSeq, is kept), so that two replicas writing one AOR
+//     merge, and a late flush or a delete made on a stale view never
+//     undoes a newer registration; each flush announces the
 //     AORs it wrote in one NOTIFY (models.BindingsChannel, chunked under
 //     PostgreSQL's payload limit), and the other replicas read those AORs
 //     back into their index (Options.Subscribe; everything after a
 //     reconnect). A binding is thus listed, proxied to and unregistered
 //     (Unregister writes before it returns) on every replica, a flush
 //     interval and a notification after it was made. A contact changed
-//     here and not yet written keeps its local state over a read-back.
+//     here and not yet written keeps its local state over a read-back;
+//     its AOR is read again once the write is done.
 //   - The source address and transport of a REGISTER are stored with the
 //     binding (rport, RFC 3581) and used to reach the contact: requests
 //     proxied to it go to that address, over the same TCP/TLS connection
@@ -75,7 +78,9 @@
 //     fuzzed). On TCP and TLS messages are framed by their Content-Length
 //     ahead of sipgo (framing.go, RFC 3261 §18.3): a message without one,
 //     with several or with a bad value cannot be delimited and is
-//     answered 400 (413 beyond 64 KiB) before the connection is closed;
+//     answered 400 (413 beyond 64 KiB) before the connection is closed,
+//     as is one whose headers end in a bare-LF empty line (sipgo's stream
+//     parser ends them only at an empty CRLF line);
 //     an unsupported Request-URI scheme is answered 416 on every
 //     transport. sipgo's logs never carry a SIP message or a quoted header
 //     line (redactHandler).

@@ -1,6 +1,10 @@
 package registrar
 
-import "github.com/emiago/sipgo/sip"
+import (
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
 
 // Hooks for the external tests (torture, fuzz): the request path without
 // a socket.
@@ -24,3 +28,7 @@ func (r *Registrar) Flush() error {
 	r.flushNow <- done
 	return <-done
 }
+
+// SetUnregisterWait sets how long Unregister waits for its write (5 s);
+// before Unregister is called.
+func (r *Registrar) SetUnregisterWait(d time.Duration) { r.unregisterWait = d }

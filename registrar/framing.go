@@ -113,11 +113,20 @@ func (c *framingConn) frame() bool {
 		}
 		return c.deliver(c.want)
 	}
-	end := -1
+	end, bare := -1, -1
 	if from := max(c.scanned-3, 0); from < len(in) {
-		if e := headerEnd(in[from:]); e >= 0 {
+		if e, lf := headerEnd(in[from:]); e >= 0 {
 			end = from + e
+		} else if lf >= 0 {
+			bare = from + lf
 		}
+	}
+	if bare >= 0 {
+		// sipgo ends the headers only at an empty CRLF line: it would
+		// read on past this one, into the body and the next message.
+		head := append(bytes.TrimRight(in[:bare:bare], "\r"), "\r\n\r\n"...)
+		c.refuse(head, 400, "Bare LF Empty Line")
+		return true
 	}
 	if end < 0 {
 		c.scanned = len(in)
@@ -224,17 +233,19 @@ func (c *framingConn) answer(req *sip.Request, res *sip.Response) {
 }
 
 // headerEnd is the length of the start line and headers with the empty
-// line that ends them, or -1 before it arrived.
-func headerEnd(b []byte) int {
+// line that ends them (an empty CRLF line, as sipgo's stream parser reads
+// it), or -1 before it arrived; lf is where a bare-LF empty line ("\n\n")
+// comes first, -1 if none does.
+func headerEnd(b []byte) (end, lf int) {
 	crlf := bytes.Index(b, []byte("\r\n\r\n"))
-	lf := bytes.Index(b, []byte("\n\n"))
-	switch {
-	case crlf >= 0 && (lf < 0 || crlf+2 <= lf):
-		return crlf + 4
-	case lf >= 0:
-		return lf + 2
+	lf = bytes.Index(b, []byte("\n\n"))
+	if lf >= 0 && (crlf < 0 || lf < crlf) {
+		return -1, lf
 	}
-	return -1
+	if crlf >= 0 {
+		return crlf + 4, -1
+	}
+	return -1, -1
 }
 
 func isContentLength(name []byte) bool {
@@ -247,16 +258,17 @@ func isContentLength(name []byte) bool {
 // §20.14; counted up to just past maxStreamMessage, so that an overlong
 // one reads as too large). A value may be folded onto the next line.
 func contentLength(head []byte) (n, count int, ok bool) {
-	i := bytes.IndexByte(head, '\n') + 1 // past the start line
+	i := bytes.IndexByte(head, '\r') + 2 // past the start line (head ends in CRLFCRLF)
 	inCL, empty := false, false
 	for i < len(head) {
+		// A line ends at its CR, as sipgo reads it: a bare LF is part of
+		// the line.
 		line := head[i:]
-		if j := bytes.IndexByte(line, '\n'); j >= 0 {
-			line, i = line[:j], i+j+1
+		if j := bytes.IndexByte(line, '\r'); j >= 0 {
+			line, i = line[:j], i+j+2
 		} else {
 			i = len(head)
 		}
-		line = bytes.TrimRight(line, "\r")
 		if len(line) == 0 {
 			break
 		}

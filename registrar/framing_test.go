@@ -17,7 +17,8 @@ import (
 // answered each; keep-alive pings are still answered; a request without
 // Content-Length or with one beyond the size limit is answered (400, 413)
 // and the connection closed, never left waiting; an unsupported
-// Request-URI scheme is answered 416 and the connection goes on.
+// Request-URI scheme is answered 416 and the connection goes on; headers
+// ended by a bare-LF empty line are answered 400 and the connection closed.
 func TestStreamFraming(t *testing.T) {
 	cert, pool := selfSigned(t)
 	f := start(t, registrar.Options{TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}})
@@ -92,6 +93,16 @@ func TestStreamFraming(t *testing.T) {
 				if !c.Closed(5 * time.Second) {
 					t.Fatalf("%q: the connection stays open", tc.header)
 				}
+			}
+			// An empty line of a bare LF does not end the headers for
+			// sipgo: it is answered, not framed as a message of its own.
+			c = dial[network]()
+			c.SendRaw([]byte(strings.TrimSuffix(options(c, "Content-Length: 8\r\n"), "\r\n") + "\nX-A: 1\r\n" + options(c, "Content-Length: 0\r\n")))
+			if res := c.Read(5 * time.Second); res == nil || res.StatusCode != 400 || res.Reason != "Bare LF Empty Line" {
+				t.Fatalf("bare-LF empty line: answered %v, want 400 Bare LF Empty Line", res)
+			}
+			if !c.Closed(5 * time.Second) {
+				t.Fatalf("bare-LF empty line: the connection stays open")
 			}
 		})
 	}

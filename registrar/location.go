@@ -26,6 +26,10 @@ type binding struct {
 	received  string // source ip:port of the REGISTER
 	transport string // udp, tcp, tls
 	userAgent string
+	// registeredAt is when the REGISTER that made it was accepted (here,
+	// or by the replica whose row it was read from): what orders the
+	// writes of replicas (models.WriteBindings).
+	registeredAt time.Time
 	// remote: read from the database, last registered at another replica
 	// (or before a restart); a TCP/TLS connection it came over is not
 	// this process's.
@@ -54,13 +58,30 @@ type location struct {
 	// (upserted, or deleted when no longer bound) one by one, so that a
 	// flush never overwrites what another replica wrote for the AOR.
 	dirty map[contactRef]struct{}
+	// removed is, for each dirty contact no longer bound, the
+	// registration it had: its delete removes only that one or an older
+	// row, not another replica's later registration.
+	removed map[contactRef]removal
+	// recheck are AORs read back while contacts of theirs were dirty:
+	// read again once those are written, as another replica's row may
+	// have won over the write (models.WriteBindings).
+	recheck map[string]struct{}
+	now     func() time.Time
+}
+
+// removal is the registration of a binding removed here.
+type removal struct {
+	callID       string
+	cseq         uint32
+	registeredAt time.Time
 }
 
 // contactRef names one binding: AOR and contact as stored (raw).
 type contactRef struct{ aor, contact string }
 
-func newLocation() *location {
-	return &location{aors: map[string][]binding{}, dirty: map[contactRef]struct{}{}}
+func newLocation(now func() time.Time) *location {
+	return &location{aors: map[string][]binding{}, dirty: map[contactRef]struct{}{}, removed: map[contactRef]removal{},
+		recheck: map[string]struct{}{}, now: now}
 }
 
 // contactKey is the comparison form of a contact URI: scheme, user and
@@ -119,17 +140,32 @@ func (l *location) currentLocked(aor string, now time.Time) []binding {
 }
 
 // setLocked replaces the AOR's bindings and marks the contacts that
-// changed, appeared or went for the next flush.
+// changed, appeared or went for the next flush. A binding without
+// registeredAt is a REGISTER's, accepted now.
 func (l *location) setLocked(aor string, bs []binding) {
 	old := l.aors[aor]
+	var now time.Time
 	for i := range bs {
-		if j := indexRaw(old, bs[i].raw); j < 0 || !sameRow(&old[j], &bs[i]) {
-			l.dirty[contactRef{aor, bs[i].raw}] = struct{}{}
+		j := indexRaw(old, bs[i].raw)
+		if j >= 0 && sameRow(&old[j], &bs[i]) {
+			if bs[i].registeredAt.IsZero() {
+				bs[i].registeredAt = old[j].registeredAt // the same REGISTER again
+			}
+			continue
 		}
+		if bs[i].registeredAt.IsZero() {
+			if now.IsZero() {
+				now = l.now().UTC()
+			}
+			bs[i].registeredAt = now
+		}
+		l.dirty[contactRef{aor, bs[i].raw}] = struct{}{}
 	}
 	for i := range old {
 		if indexRaw(bs, old[i].raw) < 0 {
-			l.dirty[contactRef{aor, old[i].raw}] = struct{}{}
+			ref := contactRef{aor, old[i].raw}
+			l.dirty[ref] = struct{}{}
+			l.removed[ref] = removal{callID: old[i].callID, cseq: old[i].cseq, registeredAt: old[i].registeredAt}
 		}
 	}
 	l.putLocked(aor, bs)
@@ -197,7 +233,9 @@ func (l *location) list(now time.Time) []Binding {
 	return out
 }
 
-// remove deletes one binding by AOR and contact as listed.
+// remove deletes one binding by AOR and contact as listed: an operator's
+// removal, of whatever registration the contact has up to now (even one
+// this replica has not seen yet), not of a later one.
 func (l *location) remove(aor, contact string, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -205,6 +243,7 @@ func (l *location) remove(aor, contact string, now time.Time) bool {
 	for i, b := range bs {
 		if b.raw == contact {
 			l.setLocked(aor, slices.Delete(slices.Clone(bs), i, i+1))
+			l.removed[contactRef{aor, contact}] = removal{registeredAt: now.UTC()} // no Call-ID: any
 			return true
 		}
 	}
@@ -238,16 +277,19 @@ func (l *location) takeDirty() ([]models.Binding, []models.BindingKey) {
 		if i := indexRaw(bs, ref.contact); i >= 0 {
 			b := &bs[i]
 			ups = append(ups, models.Binding{AOR: ref.aor, Contact: b.raw, QMilli: b.q, Expires: b.expires, CallID: b.callID,
-				CSeq: int64(b.cseq), Received: b.received, Transport: b.transport, UserAgent: b.userAgent})
-		} else {
-			dels = append(dels, models.BindingKey{AOR: ref.aor, Contact: ref.contact})
+				CSeq: int64(b.cseq), Received: b.received, Transport: b.transport, UserAgent: b.userAgent, RegisteredAt: b.registeredAt})
+		} else if rm, ok := l.removed[ref]; ok {
+			dels = append(dels, models.BindingKey{AOR: ref.aor, Contact: ref.contact, CallID: rm.callID, CSeq: int64(rm.cseq),
+				RegisteredAt: rm.registeredAt})
 		}
 	}
 	clear(l.dirty)
+	clear(l.removed)
 	return ups, dels
 }
 
-// markDirty marks again the contacts of a failed write.
+// markDirty marks again the contacts of a failed write (unless changed
+// here since).
 func (l *location) markDirty(ups []models.Binding, dels []models.BindingKey) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -255,8 +297,25 @@ func (l *location) markDirty(ups []models.Binding, dels []models.BindingKey) {
 		l.dirty[contactRef{b.AOR, b.Contact}] = struct{}{}
 	}
 	for _, k := range dels {
-		l.dirty[contactRef{k.AOR, k.Contact}] = struct{}{}
+		ref := contactRef{k.AOR, k.Contact}
+		if _, changed := l.dirty[ref]; changed {
+			continue // removed again, or bound again: that is what is written
+		}
+		l.dirty[ref] = struct{}{}
+		l.removed[ref] = removal{callID: k.CallID, cseq: uint32(k.CSeq), registeredAt: k.RegisteredAt}
 	}
+}
+
+// takeRecheck returns the AORs to read back after a write and clears them.
+func (l *location) takeRecheck() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]string, 0, len(l.recheck))
+	for aor := range l.recheck {
+		out = append(out, aor)
+	}
+	clear(l.recheck)
+	return out
 }
 
 // fromRow is a stored binding in memory; false if its contact no longer
@@ -267,7 +326,8 @@ func fromRow(r *models.Binding) (binding, bool) {
 		return binding{}, false
 	}
 	return binding{uri: u, key: contactKey(&u), raw: r.Contact, q: r.QMilli, expires: r.Expires, callID: r.CallID,
-		cseq: uint32(r.CSeq), received: r.Received, transport: r.Transport, userAgent: r.UserAgent, remote: true}, true
+		cseq: uint32(r.CSeq), received: r.Received, transport: r.Transport, userAgent: r.UserAgent, registeredAt: r.RegisteredAt,
+		remote: true}, true
 }
 
 // restore replaces the index with the stored bindings (at start); rows
@@ -315,6 +375,7 @@ func (l *location) refresh(aors []string, all bool, rows []models.Binding) {
 		var next []binding
 		for _, row := range byAOR[aor] {
 			if _, pending := l.dirty[contactRef{aor, row.Contact}]; pending {
+				l.recheck[aor] = struct{}{}
 				continue
 			}
 			if i := indexRaw(old, row.Contact); i >= 0 && old[i].callID == row.CallID && int64(old[i].cseq) == row.CSeq {
@@ -327,6 +388,7 @@ func (l *location) refresh(aors []string, all bool, rows []models.Binding) {
 		}
 		for _, b := range old {
 			if _, pending := l.dirty[contactRef{aor, b.raw}]; pending {
+				l.recheck[aor] = struct{}{}
 				next = append(next, b)
 			}
 		}
@@ -453,6 +515,14 @@ func (r *Registrar) flush(ctx context.Context) error {
 		r.loc.markDirty(ups, dels)
 		r.log.Warn("registrar: writing bindings failed; retrying with the next flush", "bindings", len(ups)+len(dels), "err", err)
 		return err
+	}
+	if aors := r.loc.takeRecheck(); len(aors) > 0 {
+		r.pendMu.Lock()
+		for _, a := range aors {
+			r.pending[a] = struct{}{}
+		}
+		r.pendMu.Unlock()
+		r.wakeRefresh()
 	}
 	return nil
 }

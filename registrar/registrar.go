@@ -114,7 +114,9 @@ type Registrar struct {
 	pendAll  bool
 	refreshC chan struct{}
 	flushNow chan chan error
-	running  atomic.Bool // flushLoop runs
+	// unregisterWait bounds how long Unregister waits for its write.
+	unregisterWait time.Duration
+	running        atomic.Bool // flushLoop runs
 
 	mu        sync.Mutex
 	addrs     []string // bound addresses, "udp 127.0.0.1:5070", …
@@ -209,7 +211,7 @@ func New(opt Options) (*Registrar, error) {
 		}
 	}
 	r := &Registrar{opt: opt, store: opt.Store, log: opt.Logger, now: opt.Now, nonceKey: opt.NonceKey,
-		loc: newLocation(), reload: make(chan struct{}, 1), ready: make(chan struct{}),
+		loc: newLocation(opt.Now), unregisterWait: 5 * time.Second, reload: make(chan struct{}, 1), ready: make(chan struct{}),
 		pending: map[string]struct{}{}, refreshC: make(chan struct{}, 1), flushNow: make(chan chan error)}
 	r.m = newMetrics(opt.Registerer, func() float64 { return float64(r.loc.count()) })
 	return r, nil
@@ -262,7 +264,10 @@ func (r *Registrar) List() []Binding { return r.loc.list(r.now()) }
 
 // Unregister removes one binding (by AOR and contact as listed). While
 // the registrar runs, the removal is written to the database (and
-// announced to the other replicas) before Unregister returns.
+// announced to the other replicas) before Unregister returns; when it was
+// not written (the write failed, or did not end within 5 s) it returns
+// ErrNotWritten: the binding is gone here, and the write is retried with
+// the next flushes.
 func (r *Registrar) Unregister(aor, contact string) error {
 	if !r.loc.remove(aor, contact, r.now()) {
 		return ErrNotFound
@@ -271,18 +276,21 @@ func (r *Registrar) Unregister(aor, contact string) error {
 		return nil // written by the next Run, first thing
 	}
 	done := make(chan error, 1)
-	timeout := time.NewTimer(5 * time.Second)
+	timeout := time.NewTimer(r.unregisterWait)
 	defer timeout.Stop()
 	select {
 	case r.flushNow <- done:
 	case <-timeout.C:
-		return nil // the loop is stopping: its last flush writes it
+		return fmt.Errorf("%w: the flush loop did not take it", ErrNotWritten) // it is stopping, or stuck in a write
 	}
 	select {
 	case err := <-done:
-		return err
-	case <-timeout.C:
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrNotWritten, err)
+		}
 		return nil
+	case <-timeout.C:
+		return fmt.Errorf("%w: the write did not end within %v", ErrNotWritten, r.unregisterWait)
 	}
 }
 

@@ -2,6 +2,7 @@ package registrar_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"slices"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/fsplane/fsplane/events"
 	"github.com/fsplane/fsplane/models"
@@ -19,7 +21,7 @@ import (
 
 // twoReplicas runs registrars A and B on one PostgreSQL schema, each with
 // a store and a listener of its own (as two `fsplane serve` processes),
-// sharing one clock; flush is their FlushInterval.
+// sharing one clock (each fixture's clk); flush is their FlushInterval.
 func twoReplicas(t *testing.T, flush time.Duration) (a, b *fixture) {
 	t.Helper()
 	sa := modelstest.Open(t, "postgres", modelstest.Options{})
@@ -35,6 +37,7 @@ func twoReplicas(t *testing.T, flush time.Duration) (a, b *fixture) {
 	}
 	a = start(t, opt(sa, "replica-a"))
 	b = start(t, opt(sb, "replica-b"))
+	a.clk, b.clk = clk, clk
 	return a, b
 }
 
@@ -196,4 +199,106 @@ func TestReplicasReachTCPContactOfAnotherReplica(t *testing.T) {
 		}
 	}()
 	wantCode(t, registrartest.Dial(t, "udp", a.udp).Request("MESSAGE", "sip:1002@"+domain, "1001", domain), 202)
+}
+
+// A phone registered at A (Call-ID X, not yet written: A's flush is late)
+// reboots and registers the same contact at B with a new Call-ID: A's late
+// flush of X does not overwrite B's newer binding in the table, and A
+// takes B's binding over rather than keeping its stale one.
+func TestReplicasLateFlushLosesToNewerCallID(t *testing.T) {
+	a, b := twoReplicas(t, time.Hour)
+	const aor = "1002@" + domain
+	old := registrartest.Dial(t, "udp", a.udp)
+	rebooted := registrartest.Dial(t, "udp", b.udp)
+	contact := "sip:1002@192.0.2.7:5060"
+	reg := registrartest.Reg{User: "1002", Domain: domain, Contacts: []string{"<" + contact + ">"}}
+	wantCode(t, old.Register(reg, pw1002, "MD5"), 200)
+	a.clk.Add(time.Second) // the clock both replicas share
+	wantCode(t, rebooted.Register(reg, pw1002, "MD5"), 200)
+	if err := b.reg.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.reg.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := a.store.BindingsOf(context.Background(), aor, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 || rows[0].CallID != rebooted.CallID || rows[0].Received != rebooted.Local {
+		t.Fatalf("stored %+v, want the rebooted phone's (Call-ID %s from %s)", rows, rebooted.CallID, rebooted.Local)
+	}
+	eventually(t, "A takes the rebooted phone's binding", func() bool {
+		l := a.reg.List()
+		return len(l) == 1 && l[0].Received == rebooted.Local
+	})
+	if l := b.reg.List(); len(l) != 1 || l[0].Received != rebooted.Local {
+		t.Fatalf("B lists %+v", l)
+	}
+}
+
+// Unregister says when its removal is not in the database (which the other
+// replicas read): the write failed, or did not end in time (here: the
+// table is locked). The removal is retried and lands after all.
+func TestUnregisterNotWritten(t *testing.T) {
+	s := modelstest.Open(t, "postgres", modelstest.Options{})
+	seed(t, s)
+	f := start(t, registrar.Options{Store: s, FlushInterval: 10 * time.Millisecond})
+	f.reg.SetUnregisterWait(300 * time.Millisecond)
+	const aor = "1002@" + domain
+	ctx := context.Background()
+	stored := func() int {
+		rows, err := s.BindingsOf(ctx, aor, f.clk.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(rows)
+	}
+	register := func(c *registrartest.Client) string {
+		wantCode(t, c.Register(registrartest.Reg{User: "1002", Domain: domain}, pw1002, "MD5"), 200)
+		eventually(t, "the binding is written", func() bool { return stored() == 1 })
+		return "sip:1002@" + c.Local + ";transport=udp"
+	}
+
+	// A write that fails.
+	contact := register(registrartest.Dial(t, "udp", f.udp))
+	if err := s.DB().Exec(`CREATE FUNCTION refuse_delete() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$`).Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DB().Exec(`CREATE TRIGGER refuse_delete BEFORE DELETE ON sip_bindings FOR EACH ROW EXECUTE FUNCTION refuse_delete()`).Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := f.reg.Unregister(aor, contact); !errors.Is(err, registrar.ErrNotWritten) {
+		t.Fatalf("Unregister with failing writes: %v, want ErrNotWritten", err)
+	}
+	if stored() != 1 || f.reg.Count() != 0 {
+		t.Fatalf("%d rows, %d bindings in memory", stored(), f.reg.Count())
+	}
+	if err := s.DB().Exec(`DROP TRIGGER refuse_delete ON sip_bindings`).Error; err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the removal is written on a retry", func() bool { return stored() == 0 })
+
+	// A write that does not end in time.
+	contact = register(registrartest.Dial(t, "udp", f.udp))
+	lock, err := pgx.Connect(ctx, modelstest.URLOf(t, s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close(ctx)
+	tx, err := lock.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "LOCK TABLE sip_bindings IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	err = f.reg.Unregister(aor, contact)
+	if rerr := tx.Rollback(ctx); rerr != nil {
+		t.Fatal(rerr)
+	}
+	if !errors.Is(err, registrar.ErrNotWritten) {
+		t.Fatalf("Unregister with the table locked: %v, want ErrNotWritten", err)
+	}
+	eventually(t, "the removal is written once the lock goes", func() bool { return stored() == 0 })
 }
