@@ -65,7 +65,7 @@ func (s *Store) ReplaceBindings(ctx context.Context, sets map[string][]Binding) 
 		// One multi-row INSERT per 100 rows, without gorm's per-row
 		// reflection: this runs for every registration (measured by
 		// BenchmarkReplaceBindings).
-		const chunk = 100
+		const chunk = 10
 		for start := 0; start < len(rows); start += chunk {
 			part := rows[start:min(start+chunk, len(rows))]
 			var q strings.Builder
