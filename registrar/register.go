@@ -1,6 +1,7 @@
 package registrar
 
 import (
+	"crypto/sha256"
 	"crypto/subtle"
 	"math"
 	"net/http"
@@ -111,6 +112,9 @@ func wellFormed(u *sip.Uri) bool {
 	return u.Host != "" && u.Port >= 0 && u.Port <= 65535
 }
 
+// singleHeaders are the headers a request carries at most once.
+var singleHeaders = [...]string{"To", "From", "Call-ID", "CSeq", "Max-Forwards", "Content-Length"}
+
 // precheck is §8.2 for every request: the mandatory headers present once
 // and consistent, the version, the Request-URI's scheme.
 func precheck(req *sip.Request) (code int, reason string) {
@@ -123,9 +127,17 @@ func precheck(req *sip.Request) (code int, reason string) {
 	if !wellFormed(&req.From().Address) || !wellFormed(&req.To().Address) {
 		return 400, "Malformed From Or To"
 	}
-	for _, name := range []string{"To", "From", "Call-ID", "CSeq", "Max-Forwards", "Content-Length"} {
-		if len(req.GetHeaders(name)) > 1 {
-			return 400, "Duplicate " + name + " Header"
+	// One walk over the headers for all six.
+	var seen [len(singleHeaders)]bool
+	for _, h := range req.Headers() {
+		for i, name := range singleHeaders {
+			if headerIs(h, name) {
+				if seen[i] {
+					return 400, "Duplicate " + name + " Header"
+				}
+				seen[i] = true
+				break
+			}
 		}
 	}
 	// sipgo upper-cases the request line's method, not CSeq's.
@@ -146,7 +158,7 @@ func precheck(req *sip.Request) (code int, reason string) {
 // unsupported is the 420 for extensions named in the given headers
 // (Require for the registrar itself, Proxy-Require when proxying).
 func (r *Registrar) unsupported(req *sip.Request, header string) *sip.Response {
-	hs := req.GetHeaders(header)
+	hs := getHeaders(req, header)
 	if len(hs) == 0 {
 		return nil
 	}
@@ -211,31 +223,36 @@ var (
 )
 
 func (r *Registrar) authenticateAs(req *sip.Request, domain string, now time.Time, kind authKind) (string, *sip.Response) {
-	var creds *digest.Credentials
-	for _, h := range req.GetHeaders(kind.request) {
-		if !digest.IsDigest(h.Value()) {
+	var creds credentials
+	found := false
+	for _, h := range req.Headers() {
+		if !headerIs(h, kind.request) {
+			continue
+		}
+		v := h.Value()
+		if !digest.IsDigest(v) {
 			continue // another scheme (RFC 4475 regaut01): challenge as if absent
 		}
-		c, err := digest.ParseCredentials(h.Value())
+		c, err := parseCredentials(v)
 		if err != nil {
 			return "", r.reply(req, 400, "Malformed Authorization Header")
 		}
-		if strings.EqualFold(c.Realm, domain) {
-			creds = c
+		if strings.EqualFold(c.realm, domain) {
+			creds, found = c, true
 			break
 		}
 	}
-	if creds == nil {
+	if !found {
 		return "", r.challengeAs(req, domain, now, false, kind)
 	}
-	alg := strings.ToUpper(creds.Algorithm)
+	alg := strings.ToUpper(creds.algorithm)
 	if alg == "" {
 		alg = "MD5"
 	}
 	if !slices.Contains(r.opt.Algorithms, alg) {
 		return "", r.challengeAs(req, domain, now, false, kind)
 	}
-	switch r.checkNonce(creds.Nonce, domain, now) {
+	switch r.checkNonce(creds.nonce, domain, now) {
 	case nonceBad:
 		return "", r.challengeAs(req, domain, now, false, kind)
 	case nonceStale:
@@ -243,17 +260,17 @@ func (r *Registrar) authenticateAs(req *sip.Request, domain string, now time.Tim
 	}
 	// Unknown and known users take the same path: a hash of a password
 	// nobody has stands in for the missing one.
-	c, known := r.creds.lookup(creds.Username, domain)
+	c, known := r.creds.lookup(creds.username, domain)
 	ha1 := c.ha1(alg)
 	if !known {
-		ha1 = hashHex(alg, creds.Username+":"+domain+":"+string(r.nonceKey))
+		ha1 = hashHex(alg, creds.username+":"+domain+":"+string(r.nonceKey))
 	}
-	if creds.QOP != "auth" || creds.Username == "" || creds.Cnonce == "" || creds.Nc <= 0 {
+	if creds.qop != "auth" || creds.username == "" || creds.cnonce == "" || creds.nc <= 0 {
 		return "", r.reply(req, 403, "Forbidden")
 	}
-	want, err := digest.Digest(&digest.Challenge{Realm: creds.Realm, Nonce: creds.Nonce, Algorithm: alg, QOP: []string{"auth"}},
-		digest.Options{Method: string(req.Method), URI: creds.URI, Username: creds.Username, A1: ha1, Cnonce: creds.Cnonce, Count: creds.Nc})
-	if err != nil || subtle.ConstantTimeCompare([]byte(want.Response), []byte(strings.ToLower(creds.Response))) != 1 || !known {
+	var buf [2 * sha256.Size]byte
+	want := digestResponse(buf[:0], alg, ha1, string(req.Method), &creds)
+	if subtle.ConstantTimeCompare(want, []byte(strings.ToLower(creds.response))) != 1 || !known {
 		r.m.auths.WithLabelValues(alg, "rejected").Inc()
 		return "", r.reply(req, 403, "Forbidden")
 	}
@@ -261,21 +278,20 @@ func (r *Registrar) authenticateAs(req *sip.Request, domain string, now time.Tim
 	if cid, cseq := req.CallID(), req.CSeq(); cid != nil && cseq != nil {
 		txn = cid.Value() + "\x00" + cseq.Value()
 	}
-	if !r.ncs.fresh(creds.Nonce, creds.Username, uint64(creds.Nc), txn, now, r.opt.NonceTTL) {
+	if !r.ncs.fresh(creds.nonce, creds.username, uint64(creds.nc), txn, now, r.opt.NonceTTL) {
 		// A replayed Authorization header (the same nc again).
 		r.m.auths.WithLabelValues(alg, "replayed").Inc()
 		return "", r.reply(req, 403, "Forbidden")
 	}
 	r.m.auths.WithLabelValues(alg, "ok").Inc()
-	return creds.Username, nil
+	return creds.username, nil
 }
 
 func (r *Registrar) challengeAs(req *sip.Request, domain string, now time.Time, stale bool, kind authKind) *sip.Response {
 	res := r.reply(req, kind.code, kind.reason)
 	nonce := r.newNonce(domain, now)
 	for _, alg := range r.opt.Algorithms {
-		ch := digest.Challenge{Realm: domain, Nonce: nonce, Algorithm: alg, QOP: []string{"auth"}, Stale: stale}
-		res.AppendHeader(sip.NewHeader(kind.header, ch.String()))
+		res.AppendHeader(sip.NewHeader(kind.header, challenge(domain, nonce, alg, stale)))
 	}
 	return res
 }
@@ -316,7 +332,7 @@ type contactChange struct {
 // bind is §10.3 steps 6 to 8 for an authorised REGISTER to aor.
 func (r *Registrar) bind(req *sip.Request, aor string, now time.Time) *sip.Response {
 	headerExpires := int64(-1)
-	if hs := req.GetHeaders("Expires"); len(hs) > 0 {
+	if hs := getHeaders(req, "Expires"); len(hs) > 0 {
 		v, ok := parseExpires(hs[0].Value())
 		if !ok || len(hs) > 1 {
 			return r.reply(req, 400, "Invalid Expires Header")
@@ -329,7 +345,7 @@ func (r *Registrar) bind(req *sip.Request, aor string, now time.Time) *sip.Respo
 	transport := strings.ToLower(req.Transport())
 	received := req.Source()
 	ua := ""
-	if h := req.GetHeader("User-Agent"); h != nil {
+	if h := firstHeader(req, "User-Agent"); h != nil {
 		ua = h.Value()
 		if len(ua) > 255 {
 			ua = ua[:255]
@@ -338,7 +354,7 @@ func (r *Registrar) bind(req *sip.Request, aor string, now time.Time) *sip.Respo
 
 	var contacts []*sip.ContactHeader
 	wildcard := false
-	for _, h := range req.GetHeaders("Contact") {
+	for _, h := range getHeaders(req, "Contact") {
 		c, ok := h.(*sip.ContactHeader)
 		if !ok {
 			return r.reply(req, 400, "Invalid Contact Header")
