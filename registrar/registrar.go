@@ -91,6 +91,7 @@ type Registrar struct {
 	creds    credIndex
 	loc      *location
 	ncs      nonceCounts // nonce counts seen, against replays
+	macs     sync.Pool   // keyed nonce HMACs (nonce.go)
 
 	reload chan struct{}
 
