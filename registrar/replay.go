@@ -8,7 +8,7 @@ import (
 // maxNonceCounts bounds the nonces remembered; only nonces that
 // authenticated a request get in, so reaching it means an unusual number
 // of registrations within one nonce lifetime (the oldest are forgotten).
-const maxNonceCounts = 200_000
+var maxNonceCounts = 200_000 // a variable for the tests
 
 // nonceCounts remembers, per nonce and user, the highest nonce count (nc)
 // that authenticated a request: a captured Authorization header replayed
@@ -19,6 +19,12 @@ const maxNonceCounts = 200_000
 type nonceCounts struct {
 	mu   sync.Mutex
 	last map[string]nonceCount
+	// order is every write to last, oldest first from head: forgetting
+	// takes the oldest in constant time (a scan of the whole map per
+	// registration once it was full made the registrar slow to a crawl
+	// after maxNonceCounts registrations within a nonce lifetime).
+	order []nonceSeen
+	head  int
 }
 
 type nonceCount struct {
@@ -27,10 +33,17 @@ type nonceCount struct {
 	seen time.Time
 }
 
+type nonceSeen struct {
+	key  string
+	seen time.Time
+}
+
 // fresh records nc for nonce+user and reports whether it is higher than
 // every nc seen with them before, or the same nc for the same request
 // (txn: Call-ID and CSeq; a UDP retransmission, which the Call-ID/CSeq
-// ordering of §10.3 then answers as such).
+// ordering of §10.3 then answers as such). Counts older than ttl are
+// forgotten (their nonce is stale anyway), and the oldest beyond
+// maxNonceCounts.
 func (n *nonceCounts) fresh(nonce, user string, nc uint64, txn string, now time.Time, ttl time.Duration) bool {
 	k := nonce + "\x00" + user
 	n.mu.Lock()
@@ -43,19 +56,28 @@ func (n *nonceCounts) fresh(nonce, user string, nc uint64, txn string, now time.
 	} else if ok && nc == old.nc {
 		return true
 	}
-	if len(n.last) >= maxNonceCounts {
-		for key, v := range n.last {
-			if now.Sub(v.seen) > ttl {
-				delete(n.last, key)
-			}
+	n.last[k] = nonceCount{nc: nc, txn: txn, seen: now}
+	n.order = append(n.order, nonceSeen{key: k, seen: now})
+	n.forget(now, ttl)
+	return true
+}
+
+// forget drops the oldest counts while they are older than ttl or too
+// many; a write that a later one for the same key replaced is skipped.
+func (n *nonceCounts) forget(now time.Time, ttl time.Duration) {
+	for n.head < len(n.order) {
+		e := n.order[n.head]
+		if len(n.last) <= maxNonceCounts && now.Sub(e.seen) <= ttl {
+			break
 		}
-		for key := range n.last {
-			if len(n.last) < maxNonceCounts {
-				break
-			}
-			delete(n.last, key) // still full: forget arbitrary ones
+		n.order[n.head] = nonceSeen{}
+		n.head++
+		if v, ok := n.last[e.key]; ok && v.seen.Equal(e.seen) {
+			delete(n.last, e.key)
 		}
 	}
-	n.last[k] = nonceCount{nc: nc, txn: txn, seen: now}
-	return true
+	if n.head > len(n.order)/2 && n.head > 1024 {
+		n.order = n.order[:copy(n.order, n.order[n.head:])]
+		n.head = 0
+	}
 }
