@@ -61,7 +61,7 @@ func (r *Registrar) serve(req *sip.Request, tx sip.ServerTransaction) {
 	if res == nil {
 		return
 	}
-	r.m.responses.WithLabelValues(methodLabel(req.Method), strconv.Itoa(res.StatusCode)).Inc()
+	r.m.response(methodLabel(req.Method), res.StatusCode)
 	if err := tx.Respond(res); err != nil {
 		r.log.Debug("registrar: response not sent", "method", string(req.Method), "code", res.StatusCode, "err", err)
 	}
@@ -271,7 +271,7 @@ func (r *Registrar) authenticateAs(req *sip.Request, domain string, now time.Tim
 	var buf [2 * sha256.Size]byte
 	want := digestResponse(buf[:0], alg, ha1, string(req.Method), &creds)
 	if subtle.ConstantTimeCompare(want, []byte(strings.ToLower(creds.response))) != 1 || !known {
-		r.m.auths.WithLabelValues(alg, "rejected").Inc()
+		r.m.auth(alg, "rejected")
 		return "", r.reply(req, 403, "Forbidden")
 	}
 	txn := ""
@@ -280,10 +280,10 @@ func (r *Registrar) authenticateAs(req *sip.Request, domain string, now time.Tim
 	}
 	if !r.ncs.fresh(creds.nonce, creds.username, uint64(creds.nc), txn, now, r.opt.NonceTTL) {
 		// A replayed Authorization header (the same nc again).
-		r.m.auths.WithLabelValues(alg, "replayed").Inc()
+		r.m.auth(alg, "replayed")
 		return "", r.reply(req, 403, "Forbidden")
 	}
-	r.m.auths.WithLabelValues(alg, "ok").Inc()
+	r.m.auth(alg, "ok")
 	return creds.username, nil
 }
 
