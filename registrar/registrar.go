@@ -267,7 +267,10 @@ func (r *Registrar) Run(ctx context.Context) error {
 	}
 	idle := time.Duration(r.opt.MaxExpires)*time.Second + time.Minute
 	tcp := newLimitListener(tcpLn, maxStreamConns, maxStreamConnsPerSource, idle, r.m.streamRefused.Inc)
-	ua, err := r.newUA(newFastPath(r, udp).filter)
+	// The UDP socket is read by the demux (udp.go), which answers
+	// REGISTERs on the fast path and hands sipgo the rest.
+	demux := newUDPDemux(udp, newFastPath(r, udp).filter, r.log)
+	ua, err := r.newUA()
 	if err != nil {
 		udp.Close()
 		tcp.Close()
@@ -318,7 +321,8 @@ func (r *Registrar) Run(ctx context.Context) error {
 	serve := func(f func() error) {
 		go func() { errc <- f() }()
 	}
-	serve(func() error { return srv.ServeUDP(udp) })
+	demux.start()
+	serve(func() error { return srv.ServeUDP(demux) })
 	serve(func() error { return srv.ServeTCP(tcp) })
 	n := 2
 	if tlsLn != nil {
@@ -339,7 +343,7 @@ func (r *Registrar) Run(ctx context.Context) error {
 		}
 	}
 	cancel()
-	udp.Close()
+	demux.Close()
 	tcp.Close()
 	if tlsLn != nil {
 		tlsLn.Close()
@@ -347,16 +351,21 @@ func (r *Registrar) Run(ctx context.Context) error {
 	for ; n > 0; n-- {
 		<-errc
 	}
+	demux.readers.Wait()
 	<-flushed
 	return first
 }
 
 // listenPair opens UDP and TCP on one address. With port 0 (tests) the
 // port UDP got may be taken for TCP: another one is tried.
-func listenPair(addr string) (net.PacketConn, net.Listener, error) {
+func listenPair(addr string) (*net.UDPConn, net.Listener, error) {
 	_, port, _ := net.SplitHostPort(addr)
 	for attempt := 0; ; attempt++ {
-		udp, err := net.ListenPacket("udp", addr)
+		a, err := net.ResolveUDPAddr("udp", addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("registrar: listen udp %s: %w", addr, err)
+		}
+		udp, err := net.ListenUDP("udp", a)
 		if err != nil {
 			return nil, nil, fmt.Errorf("registrar: listen udp %s: %w", addr, err)
 		}
