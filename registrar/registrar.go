@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -74,6 +75,12 @@ type Options struct {
 	Trusted []netip.Prefix
 }
 
+// hostPort is a listen address, split.
+type hostPort struct {
+	host string
+	port int
+}
+
 // NoTrustedNetworks, as Options.Trusted, makes every sender authenticate.
 var NoTrustedNetworks = []netip.Prefix{}
 
@@ -96,7 +103,8 @@ type Registrar struct {
 	reload chan struct{}
 
 	mu        sync.Mutex
-	addrs     []string // bound addresses, "udp 127.0.0.1:5070", …
+	addrs     []string   // bound addresses, "udp 127.0.0.1:5070", …
+	self      []hostPort // the same, parsed; UDP first
 	ready     chan struct{}
 	readyOnce sync.Once
 	cli       *sipgo.Client
@@ -308,8 +316,16 @@ func (r *Registrar) Run(ctx context.Context) error {
 		tcp.Close()
 		return fmt.Errorf("registrar: %w", err)
 	}
+	self := make([]hostPort, 0, len(addrs))
+	for _, a := range addrs {
+		_, hp, _ := strings.Cut(a, " ")
+		h, p, _ := net.SplitHostPort(hp)
+		n, _ := strconv.Atoi(p)
+		self = append(self, hostPort{h, n})
+	}
 	r.mu.Lock()
 	r.addrs = addrs
+	r.self = self
 	r.cli = cli
 	r.mu.Unlock()
 	r.readyOnce.Do(func() { close(r.ready) }) // Run may be started again after a failure
