@@ -40,9 +40,10 @@
 //     proxied to it go to that address, over the same TCP/TLS connection
 //     when it is still open.
 //   - UDP REGISTERs are answered statelessly on a fast path ahead of sipgo's
-//     transaction layer (fastpath.go); a retransmission (same branch and
-//     CSeq) is processed again and answered alike. TCP and TLS go through
-//     sipgo's transactions.
+//     transaction layer (fastpath.go), by one reader goroutine per CPU
+//     (udp.go) that hand sipgo every other datagram; a retransmission
+//     (same branch and CSeq) is processed again and answered alike. TCP
+//     and TLS go through sipgo's transactions.
 //   - Proxy (§16): a request to an AOR goes to its contacts, highest q
 //     first, the next on failure; this proxy's Via on top (rport/received
 //     filled in below it), Max-Forwards decremented, loops refused (482),
