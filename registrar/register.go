@@ -274,11 +274,11 @@ func (r *Registrar) authenticateAs(req *sip.Request, domain string, now time.Tim
 		r.m.auth(alg, "rejected")
 		return "", r.reply(req, 403, "Forbidden")
 	}
-	txn := ""
+	var t txn
 	if cid, cseq := req.CallID(), req.CSeq(); cid != nil && cseq != nil {
-		txn = cid.Value() + "\x00" + cseq.Value()
+		t = txn{cid.Value(), cseq.SeqNo, string(cseq.MethodName)}
 	}
-	if !r.ncs.fresh(creds.nonce, creds.username, uint64(creds.nc), txn, now, r.opt.NonceTTL) {
+	if !r.ncs.fresh(creds.nonce, creds.username, uint64(creds.nc), t, now, r.opt.NonceTTL) {
 		// A replayed Authorization header (the same nc again).
 		r.m.auth(alg, "replayed")
 		return "", r.reply(req, 403, "Forbidden")

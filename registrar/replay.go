@@ -1,6 +1,7 @@
 package registrar
 
 import (
+	"strings"
 	"sync"
 	"time"
 )
@@ -18,7 +19,7 @@ var maxNonceCounts = 200_000 // a variable for the tests
 // another replica within the nonce lifetime is not caught).
 type nonceCounts struct {
 	mu   sync.Mutex
-	last map[string]nonceCount
+	last map[nonceUser]nonceCount
 	// order is every write to last, oldest first from head: forgetting
 	// takes the oldest in constant time (a scan of the whole map per
 	// registration once it was full made the registrar slow to a crawl
@@ -27,14 +28,25 @@ type nonceCounts struct {
 	head  int
 }
 
+// nonceUser is the key: looked up without building a string, stored
+// with copies (not the request's strings, which would keep the message).
+type nonceUser struct{ nonce, user string }
+
 type nonceCount struct {
 	nc   uint64
-	txn  string // Call-ID and CSeq of the request nc authenticated
+	txn  txn // the request nc authenticated
 	seen time.Time
 }
 
+// txn names a request: its Call-ID and CSeq (number and method).
+type txn struct {
+	callID string
+	cseq   uint32
+	method string
+}
+
 type nonceSeen struct {
-	key  string
+	key  nonceUser
 	seen time.Time
 }
 
@@ -44,19 +56,21 @@ type nonceSeen struct {
 // ordering of §10.3 then answers as such). Counts older than ttl are
 // forgotten (their nonce is stale anyway), and the oldest beyond
 // maxNonceCounts.
-func (n *nonceCounts) fresh(nonce, user string, nc uint64, txn string, now time.Time, ttl time.Duration) bool {
-	k := nonce + "\x00" + user
+func (n *nonceCounts) fresh(nonce, user string, nc uint64, t txn, now time.Time, ttl time.Duration) bool {
+	k := nonceUser{nonce, user}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.last == nil {
-		n.last = map[string]nonceCount{}
+		n.last = map[nonceUser]nonceCount{}
 	}
-	if old, ok := n.last[k]; ok && (nc < old.nc || nc == old.nc && txn != old.txn) {
+	if old, ok := n.last[k]; ok && (nc < old.nc || nc == old.nc && t != old.txn) {
 		return false
 	} else if ok && nc == old.nc {
 		return true
 	}
-	n.last[k] = nonceCount{nc: nc, txn: txn, seen: now}
+	k = nonceUser{strings.Clone(nonce), strings.Clone(user)}
+	t.callID, t.method = strings.Clone(t.callID), strings.Clone(t.method)
+	n.last[k] = nonceCount{nc: nc, txn: t, seen: now}
 	n.order = append(n.order, nonceSeen{key: k, seen: now})
 	n.forget(now, ttl)
 	return true
