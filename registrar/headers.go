@@ -36,13 +36,3 @@ func getHeaders(req *sip.Request, name string) []sip.Header {
 	}
 	return out
 }
-
-// firstHeader is req.GetHeader(name) without its allocation.
-func firstHeader(req *sip.Request, name string) sip.Header {
-	for _, h := range req.Headers() {
-		if headerIs(h, name) {
-			return h
-		}
-	}
-	return nil
-}

@@ -331,13 +331,45 @@ type contactChange struct {
 
 // bind is §10.3 steps 6 to 8 for an authorised REGISTER to aor.
 func (r *Registrar) bind(req *sip.Request, aor string, now time.Time) *sip.Response {
+	// One walk for Expires, User-Agent and the Contacts.
+	var (
+		expiresHeaders []sip.Header
+		uaHeader       sip.Header
+		cbuf           [4]*sip.ContactHeader
+		contacts       = cbuf[:0]
+		wildcard       bool
+		badContact     bool
+	)
+	for _, h := range req.Headers() {
+		switch {
+		case headerIs(h, "Expires"):
+			expiresHeaders = append(expiresHeaders, h)
+		case headerIs(h, "User-Agent"):
+			if uaHeader == nil {
+				uaHeader = h
+			}
+		case headerIs(h, "Contact"):
+			c, ok := h.(*sip.ContactHeader)
+			if !ok {
+				badContact = true
+				continue
+			}
+			if c.Address.Wildcard {
+				wildcard = true
+			}
+			contacts = append(contacts, c)
+		}
+	}
 	headerExpires := int64(-1)
-	if hs := getHeaders(req, "Expires"); len(hs) > 0 {
-		v, ok := parseExpires(hs[0].Value())
-		if !ok || len(hs) > 1 {
+	if len(expiresHeaders) > 0 {
+		v, ok := parseExpires(expiresHeaders[0].Value())
+		if !ok || len(expiresHeaders) > 1 {
 			return r.reply(req, 400, "Invalid Expires Header")
 		}
 		headerExpires = v
+	}
+	if badContact {
+		return r.reply(req, 400, "Invalid Contact Header")
 	}
 	callID := req.CallID().Value()
 	cseq := req.CSeq().SeqNo
@@ -345,25 +377,13 @@ func (r *Registrar) bind(req *sip.Request, aor string, now time.Time) *sip.Respo
 	transport := strings.ToLower(req.Transport())
 	received := req.Source()
 	ua := ""
-	if h := firstHeader(req, "User-Agent"); h != nil {
-		ua = h.Value()
+	if uaHeader != nil {
+		ua = uaHeader.Value()
 		if len(ua) > 255 {
 			ua = ua[:255]
 		}
 	}
 
-	var contacts []*sip.ContactHeader
-	wildcard := false
-	for _, h := range getHeaders(req, "Contact") {
-		c, ok := h.(*sip.ContactHeader)
-		if !ok {
-			return r.reply(req, 400, "Invalid Contact Header")
-		}
-		if c.Address.Wildcard {
-			wildcard = true
-		}
-		contacts = append(contacts, c)
-	}
 	// Step 6: "*" only alone and with Expires: 0.
 	if wildcard {
 		if len(contacts) != 1 || headerExpires != 0 {
