@@ -38,7 +38,16 @@ type datagram struct {
 // udpReadSize is sipgo's read buffer size: a whole UDP datagram.
 const udpReadSize = 65535
 
+// udpReadBuffer is the socket's receive buffer (the kernel caps it at
+// net.core.rmem_max): a burst that arrives while the readers are held up
+// (a binding flush, a GC cycle) waits in it instead of being dropped and
+// retransmitted by the client 500 ms later.
+const udpReadBuffer = 4 << 20
+
 func newUDPDemux(conn *net.UDPConn, filter sip.TransportReadFilter, log *slog.Logger) *udpDemux {
+	if err := conn.SetReadBuffer(udpReadBuffer); err != nil {
+		log.Warn("registrar: cannot enlarge the UDP receive buffer", "err", err)
+	}
 	return &udpDemux{conn: conn, filter: filter, log: log, other: make(chan datagram, 256), done: make(chan struct{})}
 }
 
