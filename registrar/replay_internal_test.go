@@ -30,10 +30,10 @@ func TestNonceCountsForget(t *testing.T) {
 	if len(n.last) != maxNonceCounts {
 		t.Fatalf("%d counts held, want the cap %d", len(n.last), maxNonceCounts)
 	}
-	if _, ok := n.last[nonceUser{"n150", "u"}]; !ok {
+	if _, ok := n.last[keyOf("n150", "u")]; !ok {
 		t.Fatal("the newest count was forgotten")
 	}
-	if _, ok := n.last[nonceUser{"n0", "u"}]; ok {
+	if _, ok := n.last[keyOf("n0", "u")]; ok {
 		t.Fatal("the oldest count is still held beyond the cap")
 	}
 	// Past the lifetime, one write forgets all the older ones.
