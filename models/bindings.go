@@ -120,9 +120,15 @@ func (s *Store) WriteBindings(ctx context.Context, origin string, upserts []Bind
 				return err
 			}
 		}
-		// One multi-row upsert per 100 rows, without gorm's reflection
-		// (BenchmarkWriteBindings).
-		const chunk = 100
+		// Multi-row upserts without gorm's per-row reflection: this runs
+		// for every registration (BenchmarkWriteBindings). On SQLite 25
+		// rows each, not more: its driver re-parses a statement per
+		// execution and binds its parameters in quadratic time. On
+		// PostgreSQL 100, for fewer round trips.
+		chunk := 100
+		if s.dialect == "sqlite" {
+			chunk = 25
+		}
 		for start := 0; start < len(upserts); start += chunk {
 			part := upserts[start:min(start+chunk, len(upserts))]
 			var q strings.Builder

@@ -98,7 +98,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		f.Close()
 		// WAL lets readers run beside the writer; busy_timeout waits out a
 		// writer of another process instead of failing at once.
-		dsn := "file:" + cfg.SQLitePath + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
+		dsn := "file:" + cfg.SQLitePath + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=temp_store(MEMORY)"
 		db, err = gorm.Open(sqlite.Open(dsn), gcfg)
 		if err != nil {
 			return nil, fmt.Errorf("models: open SQLite %s: %w", cfg.SQLitePath, err)

@@ -61,9 +61,10 @@
 //     replica's socket to its received address, which a NAT that filters
 //     by remote address drops unless the replicas share one address.
 //   - UDP REGISTERs are answered statelessly on a fast path ahead of sipgo's
-//     transaction layer (fastpath.go); a retransmission (same branch and
-//     CSeq) is processed again and answered alike. TCP and TLS go through
-//     sipgo's transactions.
+//     transaction layer (fastpath.go), by one reader goroutine per CPU
+//     (udp.go) that hand sipgo every other datagram; a retransmission
+//     (same branch and CSeq) is processed again and answered alike. TCP
+//     and TLS go through sipgo's transactions.
 //   - Proxy (§16): a request to an AOR goes to its contacts, highest q
 //     first, the next on failure; this proxy's Via on top (rport/received
 //     filled in below it), Max-Forwards decremented, loops refused (482),

@@ -3,7 +3,6 @@ package registrar
 import (
 	"bytes"
 	"net"
-	"strconv"
 	"sync"
 
 	"github.com/emiago/sipgo/sip"
@@ -59,7 +58,7 @@ func (fp *fastPath) filter(props sip.TransportReadProps, data []byte) ([]byte, e
 	if res == nil {
 		return nil, nil
 	}
-	fp.r.m.responses.WithLabelValues("REGISTER", strconv.Itoa(res.StatusCode)).Inc()
+	fp.r.m.response("REGISTER", res.StatusCode)
 	dst := responseAddr(req, props.RemoteAddr)
 	buf := fp.bufs.Get().(*bytes.Buffer)
 	buf.Reset()
@@ -91,7 +90,7 @@ func (fp *fastPath) unsupportedScheme(props sip.TransportReadProps, data []byte)
 	req.SetSource(props.RemoteAddr.String())
 	req.SetTransport("UDP")
 	res := fp.r.reply(req, 416, "Unsupported URI Scheme")
-	fp.r.m.responses.WithLabelValues(methodLabel(req.Method), "416").Inc()
+	fp.r.m.response(methodLabel(req.Method), 416)
 	if _, err := fp.udp.WriteTo([]byte(res.String()), responseAddr(req, props.RemoteAddr)); err != nil {
 		fp.r.log.Debug("registrar: response not sent", "code", 416, "err", err)
 	}

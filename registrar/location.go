@@ -142,7 +142,14 @@ func (l *location) currentLocked(aor string, now time.Time) []binding {
 // setLocked replaces the AOR's bindings and marks the contacts that
 // changed, appeared or went for the next flush. A binding without
 // registeredAt is a REGISTER's, accepted now.
-func (l *location) setLocked(aor string, bs []binding) {
+func (l *location) setLocked(aor string, bs []binding) { l.setLockedBy(aor, bs, nil) }
+
+// setLockedBy is setLocked for a REGISTER that removes contacts: the
+// removals carry that request's Call-ID and CSeq and the time it was
+// accepted, so that another replica's row is deleted unless it is newer
+// than this request (a later CSeq of the same Call-ID) rather than newer
+// than the binding as this replica last saw it.
+func (l *location) setLockedBy(aor string, bs []binding, by *removal) {
 	old := l.aors[aor]
 	var now time.Time
 	for i := range bs {
@@ -165,7 +172,17 @@ func (l *location) setLocked(aor string, bs []binding) {
 		if indexRaw(bs, old[i].raw) < 0 {
 			ref := contactRef{aor, old[i].raw}
 			l.dirty[ref] = struct{}{}
-			l.removed[ref] = removal{callID: old[i].callID, cseq: old[i].cseq, registeredAt: old[i].registeredAt}
+			rm := removal{callID: old[i].callID, cseq: old[i].cseq, registeredAt: old[i].registeredAt}
+			if by != nil {
+				rm = *by
+				if rm.registeredAt.IsZero() {
+					if now.IsZero() {
+						now = l.now().UTC()
+					}
+					rm.registeredAt = now
+				}
+			}
+			l.removed[ref] = rm
 		}
 	}
 	l.putLocked(aor, bs)

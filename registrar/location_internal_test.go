@@ -8,8 +8,8 @@ import (
 )
 
 // The index writes each contact with the time its REGISTER was accepted,
-// not the flush's, and deletes a removed contact naming the registration
-// it had (Call-ID, CSeq, time), also after a failed write: what
+// not the flush's, and deletes a removed contact naming the REGISTER that
+// removed it (Call-ID, CSeq, time), also after a failed write: what
 // models.WriteBindings orders replicas' writes by.
 func TestLocationWritesCarryRegistration(t *testing.T) {
 	t1 := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
@@ -25,12 +25,14 @@ func TestLocationWritesCarryRegistration(t *testing.T) {
 	if len(ups) != 1 || len(dels) != 0 || !ups[0].RegisteredAt.Equal(t1) || ups[0].CallID != "X" || ups[0].CSeq != 18 {
 		t.Fatalf("upserts %+v, deletes %+v", ups, dels)
 	}
-	// Removed by a REGISTER (Expires: 0): the delete names the binding's
-	// registration.
+	// Removed by a REGISTER (Expires: 0, CSeq 21): the delete names that
+	// request and when it was accepted, so another replica's row of the
+	// same Call-ID up to CSeq 21 goes too, not only up to the 18 this
+	// replica saw.
 	l.mu.Lock()
-	l.setLocked(aor, nil)
+	l.setLockedBy(aor, nil, &removal{callID: "X", cseq: 21})
 	l.mu.Unlock()
-	want := models.BindingKey{AOR: aor, Contact: b.raw, CallID: "X", CSeq: 18, RegisteredAt: t1}
+	want := models.BindingKey{AOR: aor, Contact: b.raw, CallID: "X", CSeq: 21, RegisteredAt: now}
 	ups, dels = l.takeDirty()
 	if len(ups) != 0 || len(dels) != 1 || dels[0] != want {
 		t.Fatalf("after removal: upserts %+v, deletes %+v, want %+v", ups, dels, want)

@@ -1,6 +1,11 @@
 package registrar
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"strconv"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 type metrics struct {
 	devices     prometheus.GaugeFunc
@@ -12,12 +17,57 @@ type metrics struct {
 	// streamRefused counts TCP/TLS connections closed at accept for the
 	// connection limits.
 	streamRefused prometheus.Counter
+
+	// The counters by label, looked up once: WithLabelValues hashes its
+	// labels (and strconv.Itoa allocates the code) on every call, twice
+	// per registration. The label values are bounded (methodLabel, status
+	// codes, two algorithms, three results).
+	mu       sync.RWMutex
+	byCode   map[responseLabels]prometheus.Counter
+	byResult map[[2]string]prometheus.Counter
+}
+
+type responseLabels struct {
+	method string
+	code   int
+}
+
+// response counts a final response to a method (methodLabel).
+func (m *metrics) response(method string, code int) {
+	k := responseLabels{method, code}
+	m.mu.RLock()
+	c := m.byCode[k]
+	m.mu.RUnlock()
+	if c == nil {
+		c = m.responses.WithLabelValues(method, strconv.Itoa(code))
+		m.mu.Lock()
+		m.byCode[k] = c
+		m.mu.Unlock()
+	}
+	c.Inc()
+}
+
+// auth counts a digest check by algorithm and result.
+func (m *metrics) auth(alg, result string) {
+	k := [2]string{alg, result}
+	m.mu.RLock()
+	c := m.byResult[k]
+	m.mu.RUnlock()
+	if c == nil {
+		c = m.auths.WithLabelValues(alg, result)
+		m.mu.Lock()
+		m.byResult[k] = c
+		m.mu.Unlock()
+	}
+	c.Inc()
 }
 
 // newMetrics registers the registrar's metrics with reg (nil: unregistered).
 // devices reads the location service's current binding count.
 func newMetrics(reg prometheus.Registerer, devices func() float64) *metrics {
 	m := &metrics{
+		byCode:   map[responseLabels]prometheus.Counter{},
+		byResult: map[[2]string]prometheus.Counter{},
 		devices: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "fsplane_registrar_registered_devices",
 			Help: "Contacts currently registered with the fsplane registrar (unexpired bindings).",

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"net/netip"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -213,14 +212,12 @@ func (r *Registrar) looped(req *sip.Request) bool {
 }
 
 // isSelf reports whether host:port is one of the registrar's listen
-// addresses.
+// addresses (parsed once, when Run listens).
 func (r *Registrar) isSelf(host string, port int) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, a := range r.addrs {
-		_, hp, _ := strings.Cut(a, " ")
-		h, p, err := net.SplitHostPort(hp)
-		if err == nil && strings.EqualFold(h, host) && p == strconv.Itoa(port) {
+	for _, a := range r.self {
+		if a.port == port && strings.EqualFold(a.host, host) {
 			return true
 		}
 	}
@@ -387,14 +384,10 @@ func (r *Registrar) via(transport string) *sip.ViaHeader {
 func (r *Registrar) advertised() (string, int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, a := range r.addrs {
-		if hp, ok := strings.CutPrefix(a, "udp "); ok {
-			h, p, _ := net.SplitHostPort(hp)
-			n, _ := strconv.Atoi(p)
-			return h, n
-		}
+	if len(r.self) == 0 {
+		return "127.0.0.1", 5070
 	}
-	return "127.0.0.1", 5070
+	return r.self[0].host, r.self[0].port // the UDP one
 }
 
 // cancel sends a CANCEL for the forwarded INVITE out (§16.10).

@@ -1,6 +1,7 @@
 package registrar
 
 import (
+	"crypto/sha256"
 	"crypto/subtle"
 	"math"
 	"net/http"
@@ -60,7 +61,7 @@ func (r *Registrar) serve(req *sip.Request, tx sip.ServerTransaction) {
 	if res == nil {
 		return
 	}
-	r.m.responses.WithLabelValues(methodLabel(req.Method), strconv.Itoa(res.StatusCode)).Inc()
+	r.m.response(methodLabel(req.Method), res.StatusCode)
 	if err := tx.Respond(res); err != nil {
 		r.log.Debug("registrar: response not sent", "method", string(req.Method), "code", res.StatusCode, "err", err)
 	}
@@ -111,6 +112,9 @@ func wellFormed(u *sip.Uri) bool {
 	return u.Host != "" && u.Port >= 0 && u.Port <= 65535
 }
 
+// singleHeaders are the headers a request carries at most once.
+var singleHeaders = [...]string{"To", "From", "Call-ID", "CSeq", "Max-Forwards", "Content-Length"}
+
 // precheck is §8.2 for every request: the mandatory headers present once
 // and consistent, the version, the Request-URI's scheme.
 func precheck(req *sip.Request) (code int, reason string) {
@@ -123,9 +127,17 @@ func precheck(req *sip.Request) (code int, reason string) {
 	if !wellFormed(&req.From().Address) || !wellFormed(&req.To().Address) {
 		return 400, "Malformed From Or To"
 	}
-	for _, name := range []string{"To", "From", "Call-ID", "CSeq", "Max-Forwards", "Content-Length"} {
-		if len(req.GetHeaders(name)) > 1 {
-			return 400, "Duplicate " + name + " Header"
+	// One walk over the headers for all six.
+	var seen [len(singleHeaders)]bool
+	for _, h := range req.Headers() {
+		for i, name := range singleHeaders {
+			if headerIs(h, name) {
+				if seen[i] {
+					return 400, "Duplicate " + name + " Header"
+				}
+				seen[i] = true
+				break
+			}
 		}
 	}
 	// sipgo upper-cases the request line's method, not CSeq's.
@@ -146,7 +158,7 @@ func precheck(req *sip.Request) (code int, reason string) {
 // unsupported is the 420 for extensions named in the given headers
 // (Require for the registrar itself, Proxy-Require when proxying).
 func (r *Registrar) unsupported(req *sip.Request, header string) *sip.Response {
-	hs := req.GetHeaders(header)
+	hs := getHeaders(req, header)
 	if len(hs) == 0 {
 		return nil
 	}
@@ -211,31 +223,36 @@ var (
 )
 
 func (r *Registrar) authenticateAs(req *sip.Request, domain string, now time.Time, kind authKind) (string, *sip.Response) {
-	var creds *digest.Credentials
-	for _, h := range req.GetHeaders(kind.request) {
-		if !digest.IsDigest(h.Value()) {
+	var creds credentials
+	found := false
+	for _, h := range req.Headers() {
+		if !headerIs(h, kind.request) {
+			continue
+		}
+		v := h.Value()
+		if !digest.IsDigest(v) {
 			continue // another scheme (RFC 4475 regaut01): challenge as if absent
 		}
-		c, err := digest.ParseCredentials(h.Value())
+		c, err := parseCredentials(v)
 		if err != nil {
 			return "", r.reply(req, 400, "Malformed Authorization Header")
 		}
-		if strings.EqualFold(c.Realm, domain) {
-			creds = c
+		if strings.EqualFold(c.realm, domain) {
+			creds, found = c, true
 			break
 		}
 	}
-	if creds == nil {
+	if !found {
 		return "", r.challengeAs(req, domain, now, false, kind)
 	}
-	alg := strings.ToUpper(creds.Algorithm)
+	alg := strings.ToUpper(creds.algorithm)
 	if alg == "" {
 		alg = "MD5"
 	}
 	if !slices.Contains(r.opt.Algorithms, alg) {
 		return "", r.challengeAs(req, domain, now, false, kind)
 	}
-	switch r.checkNonce(creds.Nonce, domain, now) {
+	switch r.checkNonce(creds.nonce, domain, now) {
 	case nonceBad:
 		return "", r.challengeAs(req, domain, now, false, kind)
 	case nonceStale:
@@ -243,39 +260,38 @@ func (r *Registrar) authenticateAs(req *sip.Request, domain string, now time.Tim
 	}
 	// Unknown and known users take the same path: a hash of a password
 	// nobody has stands in for the missing one.
-	c, known := r.creds.lookup(creds.Username, domain)
+	c, known := r.creds.lookup(creds.username, domain)
 	ha1 := c.ha1(alg)
 	if !known {
-		ha1 = hashHex(alg, creds.Username+":"+domain+":"+string(r.nonceKey))
+		ha1 = hashHex(alg, creds.username+":"+domain+":"+string(r.nonceKey))
 	}
-	if creds.QOP != "auth" || creds.Username == "" || creds.Cnonce == "" || creds.Nc <= 0 {
+	if creds.qop != "auth" || creds.username == "" || creds.cnonce == "" || creds.nc <= 0 {
 		return "", r.reply(req, 403, "Forbidden")
 	}
-	want, err := digest.Digest(&digest.Challenge{Realm: creds.Realm, Nonce: creds.Nonce, Algorithm: alg, QOP: []string{"auth"}},
-		digest.Options{Method: string(req.Method), URI: creds.URI, Username: creds.Username, A1: ha1, Cnonce: creds.Cnonce, Count: creds.Nc})
-	if err != nil || subtle.ConstantTimeCompare([]byte(want.Response), []byte(strings.ToLower(creds.Response))) != 1 || !known {
-		r.m.auths.WithLabelValues(alg, "rejected").Inc()
+	var buf [2 * sha256.Size]byte
+	want := digestResponse(buf[:0], alg, ha1, string(req.Method), &creds)
+	if subtle.ConstantTimeCompare(want, []byte(strings.ToLower(creds.response))) != 1 || !known {
+		r.m.auth(alg, "rejected")
 		return "", r.reply(req, 403, "Forbidden")
 	}
-	txn := ""
+	var t txn
 	if cid, cseq := req.CallID(), req.CSeq(); cid != nil && cseq != nil {
-		txn = cid.Value() + "\x00" + cseq.Value()
+		t = txn{cid.Value(), cseq.SeqNo, string(cseq.MethodName)}
 	}
-	if !r.ncs.fresh(creds.Nonce, creds.Username, uint64(creds.Nc), txn, now, r.opt.NonceTTL) {
+	if !r.ncs.fresh(creds.nonce, creds.username, uint64(creds.nc), t, now, r.opt.NonceTTL) {
 		// A replayed Authorization header (the same nc again).
-		r.m.auths.WithLabelValues(alg, "replayed").Inc()
+		r.m.auth(alg, "replayed")
 		return "", r.reply(req, 403, "Forbidden")
 	}
-	r.m.auths.WithLabelValues(alg, "ok").Inc()
-	return creds.Username, nil
+	r.m.auth(alg, "ok")
+	return creds.username, nil
 }
 
 func (r *Registrar) challengeAs(req *sip.Request, domain string, now time.Time, stale bool, kind authKind) *sip.Response {
 	res := r.reply(req, kind.code, kind.reason)
 	nonce := r.newNonce(domain, now)
 	for _, alg := range r.opt.Algorithms {
-		ch := digest.Challenge{Realm: domain, Nonce: nonce, Algorithm: alg, QOP: []string{"auth"}, Stale: stale}
-		res.AppendHeader(sip.NewHeader(kind.header, ch.String()))
+		res.AppendHeader(sip.NewHeader(kind.header, challenge(domain, nonce, alg, stale)))
 	}
 	return res
 }
@@ -315,13 +331,45 @@ type contactChange struct {
 
 // bind is §10.3 steps 6 to 8 for an authorised REGISTER to aor.
 func (r *Registrar) bind(req *sip.Request, aor string, now time.Time) *sip.Response {
+	// One walk for Expires, User-Agent and the Contacts.
+	var (
+		expiresHeaders []sip.Header
+		uaHeader       sip.Header
+		cbuf           [4]*sip.ContactHeader
+		contacts       = cbuf[:0]
+		wildcard       bool
+		badContact     bool
+	)
+	for _, h := range req.Headers() {
+		switch {
+		case headerIs(h, "Expires"):
+			expiresHeaders = append(expiresHeaders, h)
+		case headerIs(h, "User-Agent"):
+			if uaHeader == nil {
+				uaHeader = h
+			}
+		case headerIs(h, "Contact"):
+			c, ok := h.(*sip.ContactHeader)
+			if !ok {
+				badContact = true
+				continue
+			}
+			if c.Address.Wildcard {
+				wildcard = true
+			}
+			contacts = append(contacts, c)
+		}
+	}
 	headerExpires := int64(-1)
-	if hs := req.GetHeaders("Expires"); len(hs) > 0 {
-		v, ok := parseExpires(hs[0].Value())
-		if !ok || len(hs) > 1 {
+	if len(expiresHeaders) > 0 {
+		v, ok := parseExpires(expiresHeaders[0].Value())
+		if !ok || len(expiresHeaders) > 1 {
 			return r.reply(req, 400, "Invalid Expires Header")
 		}
 		headerExpires = v
+	}
+	if badContact {
+		return r.reply(req, 400, "Invalid Contact Header")
 	}
 	callID := req.CallID().Value()
 	cseq := req.CSeq().SeqNo
@@ -329,25 +377,13 @@ func (r *Registrar) bind(req *sip.Request, aor string, now time.Time) *sip.Respo
 	transport := strings.ToLower(req.Transport())
 	received := req.Source()
 	ua := ""
-	if h := req.GetHeader("User-Agent"); h != nil {
-		ua = h.Value()
+	if uaHeader != nil {
+		ua = uaHeader.Value()
 		if len(ua) > 255 {
 			ua = ua[:255]
 		}
 	}
 
-	var contacts []*sip.ContactHeader
-	wildcard := false
-	for _, h := range req.GetHeaders("Contact") {
-		c, ok := h.(*sip.ContactHeader)
-		if !ok {
-			return r.reply(req, 400, "Invalid Contact Header")
-		}
-		if c.Address.Wildcard {
-			wildcard = true
-		}
-		contacts = append(contacts, c)
-	}
 	// Step 6: "*" only alone and with Expires: 0.
 	if wildcard {
 		if len(contacts) != 1 || headerExpires != 0 {
@@ -446,7 +482,7 @@ func (r *Registrar) bind(req *sip.Request, aor string, now time.Time) *sip.Respo
 		}
 	}
 	if len(changes) > 0 || wildcard {
-		l.setLocked(aor, next)
+		l.setLockedBy(aor, next, &removal{callID: callID, cseq: cseq})
 	}
 	l.mu.Unlock()
 

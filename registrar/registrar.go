@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -88,6 +89,12 @@ type Options struct {
 	Trusted []netip.Prefix
 }
 
+// hostPort is a listen address, split.
+type hostPort struct {
+	host string
+	port int
+}
+
 // NoTrustedNetworks, as Options.Trusted, makes every sender authenticate.
 var NoTrustedNetworks = []netip.Prefix{}
 
@@ -105,6 +112,7 @@ type Registrar struct {
 	creds    credIndex
 	loc      *location
 	ncs      nonceCounts // nonce counts seen, against replays
+	macs     sync.Pool   // keyed nonce HMACs (nonce.go)
 
 	reload chan struct{}
 
@@ -119,7 +127,8 @@ type Registrar struct {
 	running        atomic.Bool // flushLoop runs
 
 	mu        sync.Mutex
-	addrs     []string // bound addresses, "udp 127.0.0.1:5070", …
+	addrs     []string   // bound addresses, "udp 127.0.0.1:5070", …
+	self      []hostPort // the same, parsed; UDP first
 	ready     chan struct{}
 	readyOnce sync.Once
 	cli       *sipgo.Client
@@ -317,7 +326,10 @@ func (r *Registrar) Run(ctx context.Context) error {
 	}
 	idle := time.Duration(r.opt.MaxExpires)*time.Second + time.Minute
 	tcp := newFramingListener(newLimitListener(tcpLn, maxStreamConns, maxStreamConnsPerSource, idle, r.m.streamRefused.Inc), r, "TCP")
-	ua, err := r.newUA(newFastPath(r, udp).filter)
+	// The UDP socket is read by the demux (udp.go), which answers
+	// REGISTERs on the fast path and hands sipgo the rest.
+	demux := newUDPDemux(udp, newFastPath(r, udp).filter, r.log)
+	ua, err := r.newUA()
 	if err != nil {
 		udp.Close()
 		tcp.Close()
@@ -356,8 +368,16 @@ func (r *Registrar) Run(ctx context.Context) error {
 		tcp.Close()
 		return fmt.Errorf("registrar: %w", err)
 	}
+	self := make([]hostPort, 0, len(addrs))
+	for _, a := range addrs {
+		_, hp, _ := strings.Cut(a, " ")
+		h, p, _ := net.SplitHostPort(hp)
+		n, _ := strconv.Atoi(p)
+		self = append(self, hostPort{h, n})
+	}
 	r.mu.Lock()
 	r.addrs = addrs
+	r.self = self
 	r.cli = cli
 	r.mu.Unlock()
 	r.readyOnce.Do(func() { close(r.ready) }) // Run may be started again after a failure
@@ -369,7 +389,8 @@ func (r *Registrar) Run(ctx context.Context) error {
 	serve := func(f func() error) {
 		go func() { errc <- f() }()
 	}
-	serve(func() error { return srv.ServeUDP(udp) })
+	demux.start()
+	serve(func() error { return srv.ServeUDP(demux) })
 	serve(func() error { return srv.ServeTCP(tcp) })
 	n := 2
 	if tlsLn != nil {
@@ -402,7 +423,7 @@ func (r *Registrar) Run(ctx context.Context) error {
 		}
 	}
 	cancel()
-	udp.Close()
+	demux.Close()
 	tcp.Close()
 	if tlsLn != nil {
 		tlsLn.Close()
@@ -410,6 +431,7 @@ func (r *Registrar) Run(ctx context.Context) error {
 	for ; n > 0; n-- {
 		<-errc
 	}
+	demux.readers.Wait()
 	<-flushed
 	<-subscribed
 	return first
@@ -417,10 +439,14 @@ func (r *Registrar) Run(ctx context.Context) error {
 
 // listenPair opens UDP and TCP on one address. With port 0 (tests) the
 // port UDP got may be taken for TCP: another one is tried.
-func listenPair(addr string) (net.PacketConn, net.Listener, error) {
+func listenPair(addr string) (*net.UDPConn, net.Listener, error) {
 	_, port, _ := net.SplitHostPort(addr)
 	for attempt := 0; ; attempt++ {
-		udp, err := net.ListenPacket("udp", addr)
+		a, err := net.ResolveUDPAddr("udp", addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("registrar: listen udp %s: %w", addr, err)
+		}
+		udp, err := net.ListenUDP("udp", a)
 		if err != nil {
 			return nil, nil, fmt.Errorf("registrar: listen udp %s: %w", addr, err)
 		}

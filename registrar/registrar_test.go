@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -588,4 +589,24 @@ func TestReplayedAuthorizationRefused(t *testing.T) {
 	}
 	reg.Authorization = cred.String()
 	wantCode(t, c.Do(reg), 200)
+}
+
+// The UDP demux over an IPv6 socket: a registrar listening on IPv6
+// answers, and records the source as the client's.
+func TestRegisterOverIPv6(t *testing.T) {
+	if ln, err := net.ListenPacket("udp", "[::1]:0"); err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	} else {
+		ln.Close()
+	}
+	f := start(t, registrar.Options{Listen: "[::1]:0"})
+	c := f.dial(t, "udp")
+	res := c.Register(registrartest.Reg{User: "1001", Domain: domain, Contacts: []string{"<sip:1001@[::1]:7001>"}}, pw1001, "MD5")
+	if res.StatusCode != 200 {
+		t.Fatalf("REGISTER over IPv6: %d", res.StatusCode)
+	}
+	bs := f.reg.List()
+	if len(bs) != 1 || !strings.HasPrefix(bs[0].Received, "[::1]:") || bs[0].Transport != "udp" {
+		t.Fatalf("bindings %+v: want one from [::1] over udp", bs)
+	}
 }

@@ -14,12 +14,12 @@ import (
 // newUA builds the sipgo user agent: a parser with fsplane's stricter
 // Contact rule, and layer loggers that never write a SIP message (it may
 // carry credentials: sipgo logs unparseable messages whole).
-func (r *Registrar) newUA(filter sip.TransportReadFilter) (*sipgo.UserAgent, error) {
+func (r *Registrar) newUA() (*sipgo.UserAgent, error) {
 	quiet := slog.New(&redactHandler{h: r.log.Handler()})
 	return sipgo.NewUA(
 		sipgo.WithUserAgent(r.opt.UserAgent),
 		sipgo.WithUserAgentParser(newParser()),
-		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(quiet), sip.WithTransportLayerReadFilter(filter)),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(quiet)),
 		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(quiet)),
 	)
 }

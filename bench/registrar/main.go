@@ -13,8 +13,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
+	"github.com/fsplane/fsplane/config"
 	"github.com/fsplane/fsplane/models"
 	"github.com/fsplane/fsplane/secrets"
 )
@@ -43,13 +43,25 @@ func seed(args []string) error {
 	users := fs.Int("users", 10000, "extensions to create")
 	dir := fs.String("dir", ".", "where users.csv and kamailio-users.cfg go")
 	_ = fs.Parse(args)
-	kr, err := secrets.Parse(strings.Split(os.Getenv("FSPLANE_FERNET_KEYS"), ",")...)
-	if err != nil {
-		return fmt.Errorf("FSPLANE_FERNET_KEYS: %w", err)
+	// The same settings as `fsplane serve` (FSPLANE_DATA_DIR or
+	// DATABASE_URL, FSPLANE_FERNET_KEYS), through its parser.
+	conf := config.Default()
+	if err := conf.LoadEnv(os.Getenv); err != nil {
+		return err
 	}
-	cfg := models.Config{DatabaseURL: os.Getenv("DATABASE_URL"), Keys: kr}
+	if err := conf.Validate(); err != nil {
+		return err
+	}
+	if len(conf.FernetKeys) == 0 {
+		return fmt.Errorf("%s is required", config.EnvFernetKeys)
+	}
+	kr, err := secrets.Parse(conf.FernetKeys...)
+	if err != nil {
+		return fmt.Errorf("%s: %w", config.EnvFernetKeys, err)
+	}
+	cfg := models.Config{DatabaseURL: conf.DatabaseURL, Keys: kr}
 	if cfg.DatabaseURL == "" {
-		cfg.SQLitePath = filepath.Join(os.Getenv("FSPLANE_DATA_DIR"), "fsplane.db")
+		cfg.SQLitePath = conf.SQLitePath()
 	}
 	ctx := context.Background()
 	s, err := models.Open(ctx, cfg)

@@ -16,13 +16,19 @@
 # registration (utime+stime of all its threads and processes, /proc), the
 # highest held rate of each per round, and the ratio. Then a storm: USERS
 # endpoints re-registering within 10 s against fsplane, 0 lost.
+#
+# sipp's socket buffers are SIPP_BUFFER bytes (default 4 MiB, capped by
+# net.core.rmem_max): with the default 208 KiB, sipp (one thread, busy
+# sending) dropped responses that arrived in a burst, and the
+# retransmission 500 ms later, not the server, set the mean.
 set -euo pipefail
 
 USERS=${USERS:-10000}
-RATES=${RATES:-"1000 2000 4000 6000 8000 10000 12000 14000 16000 18000 20000"}
+RATES=${RATES:-"1000 2000 4000 6000 8000 10000 12000 14000 16000 18000 20000 22000 24000 26000 28000 30000"}
 DURATION=${DURATION:-5}
 ROUNDS=${ROUNDS:-2}
 STORM_SECONDS=${STORM_SECONDS:-10}
+SIPP_BUFFER=${SIPP_BUFFER:-4194304}
 
 for c in sipp kamailio curl python3; do
   command -v "$c" >/dev/null || [ -x "/usr/sbin/$c" ] || { echo "run.sh: $c missing (apt-get install sip-tester kamailio curl)" >&2; exit 1; }
@@ -88,7 +94,7 @@ step() {
   local c0 c1
   c0=$(cpu "$pid")
   (cd "$d" && sipp -sf "$here/register.xml" -inf "$work/users.csv" -t u1 -i 127.0.0.1 -r "$rate" -m "$calls" \
-     -l $((rate * 2)) -timeout $((calls / rate + 20))s -nostdin -trace_stat -stf stat.csv -fd 3600 \
+     -l $((rate * 2)) -timeout $((calls / rate + 20))s -nostdin -trace_stat -stf stat.csv -fd 3600 -buff_size "$SIPP_BUFFER" \
      -trace_rtt -rtt_freq 1 "127.0.0.1:$port" >sipp.out 2>&1) || true
   c1=$(cpu "$pid")
   local ok failed mean
