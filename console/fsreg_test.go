@@ -70,9 +70,14 @@ func TestFreeSWITCHRegistrationsPage(t *testing.T) {
 	if p := rw.get("/ui/registrations").want(t, http.StatusOK); !strings.Contains(p.Body, `action="/ui/registrations/freeswitch/unregister"`) {
 		t.Fatalf("no unregister control for a token that may write:\n%s", p.Body)
 	}
-	// A Call-ID FreeSWITCH does not list: the API's 404, nothing sent.
+	// A Call-ID no command line can carry: the API's 422, nothing sent.
 	bad := url.Values{"node": {fs.Addr()}, "profile": {"internal"}, "call_id": {"c1@192.0.2.10 reboot"}}
-	rw.post("/ui/registrations/freeswitch/unregister", bad).want(t, http.StatusNotFound)
+	if p := rw.post("/ui/registrations/freeswitch/unregister", bad).want(t, http.StatusUnprocessableEntity); !strings.Contains(p.Body, "command line") {
+		t.Fatalf("the refusal does not say why:\n%s", p.Body)
+	}
+	// A Call-ID FreeSWITCH does not list: the API's 404, nothing sent.
+	missing := url.Values{"node": {fs.Addr()}, "profile": {"internal"}, "call_id": {"c9@192.0.2.10"}}
+	rw.post("/ui/registrations/freeswitch/unregister", missing).want(t, http.StatusNotFound)
 	rw.post("/ui/registrations/freeswitch/unregister", form()).want(t, http.StatusSeeOther)
 	if f := fs.Flushes(); len(f) != 1 || f[0].Arg != "c1@192.0.2.10" || f[0].Reboot || f[0].Profile != "internal" {
 		t.Fatalf("flushes %+v", f)
