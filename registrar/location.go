@@ -66,7 +66,23 @@ type location struct {
 	// read again once those are written, as another replica's row may
 	// have won over the write (models.WriteBindings).
 	recheck map[string]struct{}
-	now     func() time.Time
+	// byAddr indexes the AORs by their contacts' user, host and port
+	// (how many of each AOR's bindings have it): the proxy finds the
+	// binding of an in-dialog request's Request-URI without a scan of
+	// every AOR under the lock REGISTERs take.
+	byAddr map[contactAddr]map[string]int
+	now    func() time.Time
+}
+
+// contactAddr is what byContact compares: user, host (lower case) and
+// port.
+type contactAddr struct {
+	user, host string
+	port       int
+}
+
+func addrOf(u *sip.Uri) contactAddr {
+	return contactAddr{user: u.User, host: strings.ToLower(u.Host), port: u.Port}
 }
 
 // removal is the registration of a binding removed here.
@@ -81,7 +97,7 @@ type contactRef struct{ aor, contact string }
 
 func newLocation(now func() time.Time) *location {
 	return &location{aors: map[string][]binding{}, dirty: map[contactRef]struct{}{}, removed: map[contactRef]removal{},
-		recheck: map[string]struct{}{}, now: now}
+		recheck: map[string]struct{}{}, byAddr: map[contactAddr]map[string]int{}, now: now}
 }
 
 // contactKey is the comparison form of a contact URI: scheme, user and
@@ -190,12 +206,54 @@ func (l *location) setLockedBy(aor string, bs []binding, by *removal) {
 
 // putLocked replaces the AOR's bindings without marking anything.
 func (l *location) putLocked(aor string, bs []binding) {
-	l.total += len(bs) - len(l.aors[aor])
+	old := l.aors[aor]
+	l.total += len(bs) - len(old)
 	if len(bs) == 0 {
 		delete(l.aors, aor)
 	} else {
 		l.aors[aor] = bs
 	}
+	if sameAddrs(old, bs) {
+		return // a refresh: the index stands
+	}
+	for i := range old {
+		a := addrOf(&old[i].uri)
+		if m := l.byAddr[a]; m != nil {
+			if m[aor]--; m[aor] <= 0 {
+				delete(m, aor)
+			}
+			if len(m) == 0 {
+				delete(l.byAddr, a)
+			}
+		}
+	}
+	for i := range bs {
+		l.indexLocked(aor, &bs[i])
+	}
+}
+
+func (l *location) indexLocked(aor string, b *binding) {
+	a := addrOf(&b.uri)
+	m := l.byAddr[a]
+	if m == nil {
+		m = map[string]int{}
+		l.byAddr[a] = m
+	}
+	m[aor]++
+}
+
+// sameAddrs: a and b have the same contacts, in order (the usual
+// re-registration).
+func sameAddrs(a, b []binding) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].uri.User != b[i].uri.User || a[i].uri.Host != b[i].uri.Host || a[i].uri.Port != b[i].uri.Port {
+			return false
+		}
+	}
+	return true
 }
 
 func indexRaw(bs []binding, raw string) int {
@@ -353,10 +411,12 @@ func (l *location) restore(rows []models.Binding) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	clear(l.aors)
+	clear(l.byAddr)
 	l.total = 0
 	for i := range rows {
 		if b, ok := fromRow(&rows[i]); ok {
 			l.aors[rows[i].AOR] = append(l.aors[rows[i].AOR], b)
+			l.indexLocked(rows[i].AOR, &b)
 			l.total++
 		}
 	}

@@ -244,8 +244,8 @@ func (l *location) byContact(u *sip.Uri, now time.Time) (binding, bool) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, bs := range l.aors {
-		for _, b := range bs {
+	for aor := range l.byAddr[addrOf(u)] {
+		for _, b := range l.aors[aor] {
 			if same(&b.uri) && b.expires.After(now) {
 				return b, true
 			}
