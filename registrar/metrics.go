@@ -17,6 +17,9 @@ type metrics struct {
 	// streamRefused counts TCP/TLS connections closed at accept for the
 	// connection limits.
 	streamRefused prometheus.Counter
+	// udpDropped counts datagrams the fast path left for sipgo that were
+	// dropped: its queue was full, or they were larger than its buffer.
+	udpDropped prometheus.Counter
 
 	// The counters by label, looked up once: WithLabelValues hashes its
 	// labels (and strconv.Itoa allocates the code) on every call, twice
@@ -92,9 +95,13 @@ func newMetrics(reg prometheus.Registerer, devices func() float64) *metrics {
 			Name: "fsplane_registrar_stream_connections_refused_total",
 			Help: "TCP and TLS connections closed at accept: over the total or the per-source limit.",
 		}),
+		udpDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "fsplane_registrar_udp_dropped_total",
+			Help: "UDP datagrams other than REGISTER dropped before parsing: the queue to the SIP stack was full (a flood; senders retransmit), or a datagram was larger than its buffer.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.devices, m.responses, m.writeErrors, m.refreshes, m.auths, m.streamRefused)
+		reg.MustRegister(m.devices, m.responses, m.writeErrors, m.refreshes, m.auths, m.streamRefused, m.udpDropped)
 	}
 	return m
 }

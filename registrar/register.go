@@ -268,6 +268,14 @@ func (r *Registrar) authenticateAs(req *sip.Request, domain string, now time.Tim
 	if creds.qop != "auth" || creds.username == "" || creds.cnonce == "" || creds.nc <= 0 {
 		return "", r.reply(req, 403, "Forbidden")
 	}
+	if !digestURIMatches(creds.uri, &req.Recipient) && !(req.Method == sip.REGISTER && r.digestURINamesSelf(creds.uri)) {
+		// RFC 2617 §3.2.2.5: credentials computed for another URI are
+		// not for this request (on the proxy, the Request-URI is the
+		// target). A REGISTER's may name this registrar's own address
+		// instead of the domain: SIPp's [authentication] does.
+		r.m.auth(alg, "rejected")
+		return "", r.reply(req, 400, "Authorization URI Does Not Match")
+	}
 	var buf [2 * sha256.Size]byte
 	want := digestResponse(buf[:0], alg, ha1, string(req.Method), &creds)
 	if subtle.ConstantTimeCompare(want, []byte(strings.ToLower(creds.response))) != 1 || !known {
@@ -276,7 +284,7 @@ func (r *Registrar) authenticateAs(req *sip.Request, domain string, now time.Tim
 	}
 	var t txn
 	if cid, cseq := req.CallID(), req.CSeq(); cid != nil && cseq != nil {
-		t = txn{cid.Value(), cseq.SeqNo, string(cseq.MethodName)}
+		t = txn{callID: cid.Value(), cseq: cseq.SeqNo, method: string(cseq.MethodName), req: req}
 	}
 	if !r.ncs.fresh(creds.nonce, creds.username, uint64(creds.nc), t, now, r.opt.NonceTTL) {
 		// A replayed Authorization header (the same nc again).
@@ -518,4 +526,25 @@ func (r *Registrar) options(req *sip.Request, tx sip.ServerTransaction) *sip.Res
 	res.AppendHeader(sip.NewHeader("Allow", allow))
 	res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))
 	return res
+}
+
+// digestURINamesSelf reports whether the digest-uri is this registrar's
+// own address (no user).
+func (r *Registrar) digestURINamesSelf(digestURI string) bool {
+	var u sip.Uri
+	if err := sip.ParseUri(digestURI, &u); err != nil || u.User != "" {
+		return false
+	}
+	return r.isSelf(u.Host, u.Port)
+}
+
+// digestURIMatches reports whether the digest-uri names the Request-URI
+// (RFC 2617 §3.2.2.5, RFC 3261 §22.4): scheme, user, host and port as RFC
+// 3261 §19.1.4 compares them; parameters are not compared.
+func digestURIMatches(digestURI string, ru *sip.Uri) bool {
+	var u sip.Uri
+	if err := sip.ParseUri(digestURI, &u); err != nil {
+		return false
+	}
+	return strings.EqualFold(u.Scheme, ru.Scheme) && u.User == ru.User && strings.EqualFold(u.Host, ru.Host) && u.Port == ru.Port
 }

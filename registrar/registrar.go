@@ -328,7 +328,7 @@ func (r *Registrar) Run(ctx context.Context) error {
 	tcp := newFramingListener(newLimitListener(tcpLn, maxStreamConns, maxStreamConnsPerSource, idle, r.m.streamRefused.Inc), r, "TCP")
 	// The UDP socket is read by the demux (udp.go), which answers
 	// REGISTERs on the fast path and hands sipgo the rest.
-	demux := newUDPDemux(udp, newFastPath(r, udp).filter, r.log)
+	demux := newUDPDemux(udp, newFastPath(r, udp).filter, r.log, r.m.udpDropped.Inc)
 	ua, err := r.newUA()
 	if err != nil {
 		udp.Close()
@@ -366,6 +366,9 @@ func (r *Registrar) Run(ctx context.Context) error {
 	if err != nil {
 		udp.Close()
 		tcp.Close()
+		if tlsLn != nil {
+			tlsLn.Close()
+		}
 		return fmt.Errorf("registrar: %w", err)
 	}
 	self := make([]hostPort, 0, len(addrs))

@@ -538,7 +538,7 @@ func benchStore(tb testing.TB, n int) *models.Store {
 
 // UDP REGISTERs are answered statelessly: a retransmission (same branch,
 // same CSeq) is answered 200 again, while another request with the same
-// Call-ID and CSeq is out of order.
+// Call-ID, CSeq and nonce count is a replay of its Authorization (403).
 func TestStatelessRetransmission(t *testing.T) {
 	f := start(t, registrar.Options{})
 	c := f.dial(t, "udp")
@@ -555,8 +555,8 @@ func TestStatelessRetransmission(t *testing.T) {
 	}
 	other := strings.Replace(msg, "branch=z9hG4bK", "branch=z9hG4bKother", 1)
 	c.SendRaw([]byte(other))
-	if res := c.Read(5 * time.Second); res == nil || res.StatusCode != 500 {
-		t.Fatalf("same CSeq, another branch: %v, want 500", res)
+	if res := c.Read(5 * time.Second); res == nil || res.StatusCode != 403 {
+		t.Fatalf("same CSeq, another branch: %v, want 403", res)
 	}
 	if f.reg.Count() != 1 {
 		t.Fatalf("%d bindings", f.reg.Count())
@@ -578,16 +578,44 @@ func TestReplayedAuthorizationRefused(t *testing.T) {
 	attacker := f.dial(t, "udp")
 	stolen := registrartest.Reg{User: "1001", Domain: domain, Contacts: []string{"<sip:evil@127.0.0.1:6666>"}, Authorization: reg.Authorization}
 	wantCode(t, attacker.Do(stolen), 403)
-	for _, b := range f.reg.List() {
-		if strings.Contains(b.Contact, "evil") {
-			t.Fatalf("the replayed header registered %s", b.Contact)
+	// The owner's next REGISTER (nc 2), captured on the way: resent with
+	// Call-ID, CSeq and branch kept but another Contact, or unchanged from
+	// another address (where the binding would then be reached), it is
+	// no retransmission.
+	answer := func(nc int) string {
+		t.Helper()
+		cred, err := digest.Digest(ch, digest.Options{Method: "REGISTER", URI: "sip:" + domain, Username: "1001", Password: pw1001, Count: nc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cred.String()
+	}
+	reg.Authorization = answer(2)
+	captured := c.Build(reg)
+	c.SendRaw([]byte(captured))
+	if res := c.Read(5 * time.Second); res == nil || res.StatusCode != 200 {
+		t.Fatalf("the owner's REGISTER: %v", res)
+	}
+	for name, msg := range map[string]string{
+		"another contact": strings.Replace(captured, "sip:1001@127.0.0.1:7001", "sip:evil@127.0.0.1:6666", 1),
+		"another source":  captured,
+	} {
+		attacker.SendRaw([]byte(msg))
+		if res := attacker.Read(5 * time.Second); res == nil || res.StatusCode != 403 {
+			t.Fatalf("captured REGISTER replayed (%s): %v, want 403", name, res)
 		}
 	}
-	cred, err := digest.Digest(ch, digest.Options{Method: "REGISTER", URI: "sip:" + domain, Username: "1001", Password: pw1001, Count: 2})
-	if err != nil {
-		t.Fatal(err)
+	for _, b := range f.reg.List() {
+		if strings.Contains(b.Contact, "evil") || b.Received != c.Local {
+			t.Fatalf("the replayed request changed the binding: %+v (client at %s)", b, c.Local)
+		}
 	}
-	reg.Authorization = cred.String()
+	// The owner's own retransmission still passes; the next nc works.
+	c.SendRaw([]byte(captured))
+	if res := c.Read(5 * time.Second); res == nil || res.StatusCode != 200 {
+		t.Fatalf("the owner's retransmission: %v", res)
+	}
+	reg.Authorization = answer(3)
 	wantCode(t, c.Do(reg), 200)
 }
 
@@ -609,4 +637,31 @@ func TestRegisterOverIPv6(t *testing.T) {
 	if len(bs) != 1 || !strings.HasPrefix(bs[0].Received, "[::1]:") || bs[0].Transport != "udp" {
 		t.Fatalf("bindings %+v: want one from [::1] over udp", bs)
 	}
+}
+
+// Credentials computed for another URI are not for this request (RFC 2617
+// §3.2.2.5): 400, nothing bound; the registrar's own address stands for
+// the domain (what SIPp's [authentication] puts there).
+func TestDigestURIMustMatch(t *testing.T) {
+	f := start(t, registrar.Options{})
+	c := f.dial(t, "udp")
+	reg := registrartest.Reg{User: "1001", Domain: domain, Contacts: []string{"<sip:1001@127.0.0.1:7001>"}}
+	ch := registrartest.Challenge(t, c.Do(reg), "MD5")
+	for i, uri := range []string{"sip:unrelated.invalid", "sip:1002@" + domain} {
+		cred, err := digest.Digest(ch, digest.Options{Method: "REGISTER", URI: uri, Username: "1001", Password: pw1001, Count: i + 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reg.Authorization = cred.String()
+		wantCode(t, c.Do(reg), 400)
+	}
+	if n := f.reg.Count(); n != 0 {
+		t.Fatalf("%d bindings after mismatched credentials", n)
+	}
+	cred, err := digest.Digest(ch, digest.Options{Method: "REGISTER", URI: "sip:" + f.udp, Username: "1001", Password: pw1001, Count: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.Authorization = cred.String()
+	wantCode(t, c.Do(reg), 200)
 }

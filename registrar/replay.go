@@ -4,6 +4,8 @@ import (
 	"hash/maphash"
 	"sync"
 	"time"
+
+	"github.com/emiago/sipgo/sip"
 )
 
 // maxNonceCounts bounds the nonces remembered; only nonces that
@@ -43,11 +45,18 @@ type nonceCount struct {
 	seen int64  // Unix nanoseconds
 }
 
-// txn names a request: its Call-ID and CSeq (number and method).
+// txn names a request: its Call-ID and CSeq (number and method) and, when
+// req is set, everything a replay could change that the digest response
+// does not cover: the source address (where the binding is reached), the
+// top Via branch, the Request-URI (the proxy's target) and the Contact
+// and Expires headers. A retransmission is the same datagram from the
+// same source, so it keeps all of them; a captured REGISTER resent with
+// another Contact, or from another address, does not.
 type txn struct {
 	callID string
 	cseq   uint32
 	method string
+	req    *sip.Request
 }
 
 type nonceSeen struct {
@@ -84,6 +93,30 @@ func (t txn) hash() uint64 {
 	var n [4]byte
 	n[0], n[1], n[2], n[3] = byte(t.cseq>>24), byte(t.cseq>>16), byte(t.cseq>>8), byte(t.cseq)
 	h.Write(n[:])
+	if r := t.req; r != nil {
+		h.WriteByte(0)
+		h.WriteString(r.Source())
+		if v := r.Via(); v != nil {
+			br, _ := v.Params.Get("branch")
+			h.WriteByte(0)
+			h.WriteString(br)
+		}
+		u := &r.Recipient
+		h.WriteByte(0)
+		h.WriteString(u.Scheme)
+		h.WriteByte(0)
+		h.WriteString(u.User)
+		h.WriteByte(0)
+		h.WriteString(u.Host)
+		n[0], n[1], n[2], n[3] = byte(u.Port>>24), byte(u.Port>>16), byte(u.Port>>8), byte(u.Port)
+		h.Write(n[:])
+		for _, hd := range r.Headers() {
+			if headerIs(hd, "contact") || headerIs(hd, "m") || headerIs(hd, "expires") {
+				h.WriteByte(0)
+				hd.StringWrite(&h) // without a string per header
+			}
+		}
+	}
 	return h.Sum64()
 }
 

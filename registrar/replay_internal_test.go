@@ -15,17 +15,17 @@ func TestNonceCountsForget(t *testing.T) {
 	var n nonceCounts
 	t0 := time.Unix(1_700_000_000, 0)
 	ttl := time.Minute
-	if !n.fresh("n0", "u", 1, txn{"a", 1, "REGISTER"}, t0, ttl) || n.fresh("n0", "u", 1, txn{"b", 1, "REGISTER"}, t0, ttl) || !n.fresh("n0", "u", 1, txn{"a", 1, "REGISTER"}, t0, ttl) {
+	if !n.fresh("n0", "u", 1, txn{callID: "a", cseq: 1, method: "REGISTER"}, t0, ttl) || n.fresh("n0", "u", 1, txn{callID: "b", cseq: 1, method: "REGISTER"}, t0, ttl) || !n.fresh("n0", "u", 1, txn{callID: "a", cseq: 1, method: "REGISTER"}, t0, ttl) {
 		t.Fatal("nc 1 again: refused for another request, accepted for the same (a retransmission)")
 	}
-	if n.fresh("n0", "u", 1, txn{"a", 1, "CANCEL"}, t0, ttl) {
+	if n.fresh("n0", "u", 1, txn{callID: "a", cseq: 1, method: "CANCEL"}, t0, ttl) {
 		t.Fatal("nc 1 again with another method (a CANCEL of the same CSeq number) was accepted")
 	}
-	if !n.fresh("n0", "u", 2, txn{"c", 1, "REGISTER"}, t0.Add(time.Second), ttl) || n.fresh("n0", "u", 1, txn{"d", 1, "REGISTER"}, t0.Add(time.Second), ttl) {
+	if !n.fresh("n0", "u", 2, txn{callID: "c", cseq: 1, method: "REGISTER"}, t0.Add(time.Second), ttl) || n.fresh("n0", "u", 1, txn{callID: "d", cseq: 1, method: "REGISTER"}, t0.Add(time.Second), ttl) {
 		t.Fatal("nc 2 must pass and nc 1 then fail")
 	}
 	for i := 1; i <= 150; i++ {
-		n.fresh(fmt.Sprintf("n%d", i), "u", 1, txn{"x", 1, "REGISTER"}, t0.Add(2*time.Second), ttl)
+		n.fresh(fmt.Sprintf("n%d", i), "u", 1, txn{callID: "x", cseq: 1, method: "REGISTER"}, t0.Add(2*time.Second), ttl)
 	}
 	if len(n.last) != maxNonceCounts {
 		t.Fatalf("%d counts held, want the cap %d", len(n.last), maxNonceCounts)
@@ -37,7 +37,7 @@ func TestNonceCountsForget(t *testing.T) {
 		t.Fatal("the oldest count is still held beyond the cap")
 	}
 	// Past the lifetime, one write forgets all the older ones.
-	n.fresh("late", "u", 1, txn{"x", 1, "REGISTER"}, t0.Add(2*time.Second+ttl+time.Second), ttl)
+	n.fresh("late", "u", 1, txn{callID: "x", cseq: 1, method: "REGISTER"}, t0.Add(2*time.Second+ttl+time.Second), ttl)
 	if len(n.last) != 1 {
 		t.Fatalf("%d counts held after the lifetime, want 1", len(n.last))
 	}
@@ -57,10 +57,10 @@ func BenchmarkNonceCountsFull(b *testing.B) {
 		keys[i] = fmt.Sprintf("nonce-%d", i)
 	}
 	for i := 0; i < maxNonceCounts; i++ {
-		n.fresh(keys[i], "u", 1, txn{"x", 1, "REGISTER"}, t0, time.Hour)
+		n.fresh(keys[i], "u", 1, txn{callID: "x", cseq: 1, method: "REGISTER"}, t0, time.Hour)
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		n.fresh(keys[maxNonceCounts+i], "u", 1, txn{"x", 1, "REGISTER"}, t0.Add(time.Second), time.Hour)
+		n.fresh(keys[maxNonceCounts+i], "u", 1, txn{callID: "x", cseq: 1, method: "REGISTER"}, t0.Add(time.Second), time.Hour)
 	}
 }

@@ -24,6 +24,7 @@ type udpDemux struct {
 	conn    *net.UDPConn
 	filter  sip.TransportReadFilter
 	log     *slog.Logger
+	dropped func()
 	other   chan datagram
 	done    chan struct{}
 	once    sync.Once
@@ -35,7 +36,8 @@ type datagram struct {
 	from net.Addr
 }
 
-// udpReadSize is sipgo's read buffer size: a whole UDP datagram.
+// udpReadSize is the readers' buffer: a whole UDP datagram. (sipgo's own
+// is smaller: see ReadFrom.)
 const udpReadSize = 65535
 
 // udpReadBuffer is the socket's receive buffer (the kernel caps it at
@@ -44,11 +46,11 @@ const udpReadSize = 65535
 // retransmitted by the client 500 ms later.
 const udpReadBuffer = 4 << 20
 
-func newUDPDemux(conn *net.UDPConn, filter sip.TransportReadFilter, log *slog.Logger) *udpDemux {
+func newUDPDemux(conn *net.UDPConn, filter sip.TransportReadFilter, log *slog.Logger, dropped func()) *udpDemux {
 	if err := conn.SetReadBuffer(udpReadBuffer); err != nil {
 		log.Warn("registrar: cannot enlarge the UDP receive buffer", "err", err)
 	}
-	return &udpDemux{conn: conn, filter: filter, log: log, other: make(chan datagram, 256), done: make(chan struct{})}
+	return &udpDemux{conn: conn, filter: filter, log: log, dropped: dropped, other: make(chan datagram, 256), done: make(chan struct{})}
 }
 
 // start runs the readers until the socket is closed (Close) or fails.
@@ -80,21 +82,35 @@ func (d *udpDemux) read() {
 		if err != nil || len(data) == 0 {
 			continue
 		}
+		// Never wait for sipgo: a reader held here would leave the
+		// REGISTERs behind it unanswered, so a flood of other requests
+		// would hold registrations to sipgo's one reader. UDP senders
+		// retransmit what is dropped.
 		select {
 		case d.other <- datagram{data: bytes.Clone(data), from: from}:
 		case <-d.done:
 			return
+		default:
+			d.dropped()
 		}
 	}
 }
 
 // ReadFrom hands sipgo the next datagram the fast path did not answer.
+// One larger than sipgo's buffer is dropped, not cut short: a cut message
+// without Content-Length would parse as a shorter, complete one.
 func (d *udpDemux) ReadFrom(b []byte) (int, net.Addr, error) {
-	select {
-	case p := <-d.other:
-		return copy(b, p.data), p.from, nil
-	case <-d.done:
-		return 0, nil, net.ErrClosed
+	for {
+		select {
+		case p := <-d.other:
+			if len(p.data) > len(b) {
+				d.dropped()
+				continue
+			}
+			return copy(b, p.data), p.from, nil
+		case <-d.done:
+			return 0, nil, net.ErrClosed
+		}
 	}
 }
 
