@@ -132,9 +132,18 @@ func (n *nonceCounts) fresh(nonce, user string, nc uint64, t txn, now time.Time,
 	if n.last == nil {
 		n.last = map[nonceKey]nonceCount{}
 	}
-	if old, ok := n.last[k]; ok && (nc < old.nc || nc == old.nc && th != old.txn) {
-		return false
-	} else if ok && nc == old.nc {
+	if old, ok := n.last[k]; ok {
+		switch {
+		case nc < old.nc || nc == old.nc && th != old.txn:
+			return false
+		case nc > old.nc:
+			// Aged from the nonce's first use, not written to order
+			// again: its nonce is stale by the time the count is
+			// forgotten (it was issued before that use), and order
+			// grows only with new nonces, not with every request a
+			// client makes with one.
+			n.last[k] = nonceCount{nc: nc, txn: th, seen: old.seen}
+		}
 		return true
 	}
 	n.last[k] = nonceCount{nc: nc, txn: th, seen: at}

@@ -64,3 +64,26 @@ func BenchmarkNonceCountsFull(b *testing.B) {
 		n.fresh(keys[maxNonceCounts+i], "u", 1, txn{callID: "x", cseq: 1, method: "REGISTER"}, t0.Add(time.Second), time.Hour)
 	}
 }
+
+// One client counting up with one nonce grows nothing but its count; the
+// count is still forgotten a lifetime after the nonce's first use.
+func TestNonceCountsOneNonceManyRequests(t *testing.T) {
+	var n nonceCounts
+	t0 := time.Unix(1_700_000_000, 0)
+	ttl := time.Minute
+	for nc := uint64(1); nc <= 100_000; nc++ {
+		if !n.fresh("n0", "u", nc, txn{callID: "a", cseq: uint32(nc), method: "REGISTER"}, t0.Add(time.Duration(nc)*time.Microsecond), ttl) {
+			t.Fatalf("nc %d refused", nc)
+		}
+	}
+	if len(n.last) != 1 || len(n.order)-n.head != 1 {
+		t.Fatalf("%d counts, %d in order; want 1 and 1", len(n.last), len(n.order)-n.head)
+	}
+	if n.fresh("n0", "u", 99_999, txn{callID: "a", cseq: 1, method: "REGISTER"}, t0.Add(time.Second), ttl) {
+		t.Fatal("a lower nc accepted")
+	}
+	n.fresh("n1", "u", 1, txn{callID: "b", cseq: 1, method: "REGISTER"}, t0.Add(ttl+time.Second), ttl)
+	if _, held := n.last[keyOf("n0", "u")]; held {
+		t.Fatal("n0's count outlived a lifetime from its first use")
+	}
+}
