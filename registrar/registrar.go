@@ -402,7 +402,11 @@ func (r *Registrar) Run(ctx context.Context) error {
 	}
 	flushed := make(chan struct{})
 	r.running.Store(true)
-	go func() { defer close(flushed); defer r.running.Store(false); r.flushLoop(ctx) }()
+	// The flush loop ends after the readers: its final flush must see
+	// every REGISTER they answered 200.
+	flushCtx, stopFlush := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopFlush()
+	go func() { defer close(flushed); defer r.running.Store(false); r.flushLoop(flushCtx) }()
 	subscribed := make(chan struct{})
 	if r.opt.Subscribe != nil {
 		go func() {
@@ -435,6 +439,7 @@ func (r *Registrar) Run(ctx context.Context) error {
 		<-errc
 	}
 	demux.readers.Wait()
+	stopFlush()
 	<-flushed
 	<-subscribed
 	return first
