@@ -36,7 +36,7 @@ func freeSIPAddr(t *testing.T) string {
 
 // directoryXML is replica p's xml-curl answer for user@domain's directory
 // entry (as FreeSWITCH asks before bridging to the user).
-func (p *replicaProc) directoryXML(t *testing.T, user, domain string) string {
+func (p *replicaProc) directoryXML(t testing.TB, user, domain string) string {
 	t.Helper()
 	form := "hostname=vm&section=directory&tag_name=domain&key_name=name&key_value=" + domain +
 		"&Event-Name=REQUEST_PARAMS&action=sip_auth&sip_auth_realm=" + domain +

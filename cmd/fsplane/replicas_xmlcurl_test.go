@@ -2,10 +2,8 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"maps"
 	"net/http"
-	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -81,23 +79,8 @@ func replicaSetWith(t testing.TB, n int, each func(i int) map[string]string) ([]
 // for user@domain ("" when it does not know the user).
 func (p *replicaProc) displayName(t testing.TB, user, domain string) string {
 	t.Helper()
-	form := "hostname=vm&section=directory&tag_name=domain&key_name=name&key_value=" + domain +
-		"&Event-Name=REQUEST_PARAMS&action=sip_auth&sip_auth_realm=" + domain +
-		"&key=id&user=" + url.QueryEscape(user) + "&domain=" + domain
-	req, _ := http.NewRequest(http.MethodPost, p.base+"/api/v1/sip/xml-curl", strings.NewReader(form))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth("fs", "fs-secret")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := p.directoryXML(t, user, domain)
 	const marker = `name="effective_caller_id_name" value="`
-	s := string(raw)
 	i := strings.Index(s, marker)
 	if i < 0 {
 		return ""
