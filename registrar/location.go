@@ -71,8 +71,19 @@ type location struct {
 	// binding of an in-dialog request's Request-URI without a scan of
 	// every AOR under the lock REGISTERs take.
 	byAddr map[contactAddr]map[string]int
-	now    func() time.Time
+	// deferred are contacts whose only change since they were last
+	// written is a later expiry (a re-registration of the same Call-ID):
+	// written after deferWrite, before their stored expiry comes near,
+	// or at the last flush. Registration churn is most of the flush's
+	// work, and its rows change nothing but the expiry.
+	deferred   map[contactRef]deferral
+	deferWrite time.Duration
+	now        func() time.Time
 }
+
+// deferral is one deferred refresh: since when, and the expiry of the row
+// as written.
+type deferral struct{ since, storedExpires time.Time }
 
 // contactAddr is what byContact compares: user, host (lower case) and
 // port.
@@ -95,9 +106,10 @@ type removal struct {
 // contactRef names one binding: AOR and contact as stored (raw).
 type contactRef struct{ aor, contact string }
 
-func newLocation(now func() time.Time) *location {
+func newLocation(now func() time.Time, deferWrite time.Duration) *location {
 	return &location{aors: map[string][]binding{}, dirty: map[contactRef]struct{}{}, removed: map[contactRef]removal{},
-		recheck: map[string]struct{}{}, byAddr: map[contactAddr]map[string]int{}, now: now}
+		recheck: map[string]struct{}{}, byAddr: map[contactAddr]map[string]int{}, deferred: map[contactRef]deferral{},
+		deferWrite: deferWrite, now: now}
 }
 
 // contactKey is the comparison form of a contact URI: scheme, user and
@@ -182,11 +194,21 @@ func (l *location) setLockedBy(aor string, bs []binding, by *removal) {
 			}
 			bs[i].registeredAt = now
 		}
-		l.dirty[contactRef{aor, bs[i].raw}] = struct{}{}
+		ref := contactRef{aor, bs[i].raw}
+		if _, dirty := l.dirty[ref]; !dirty && j >= 0 && l.deferWrite > 0 && refreshOnly(&old[j], &bs[i]) {
+			if _, ok := l.deferred[ref]; !ok {
+				// old[j] is as written (not dirty): its expiry is the
+				// stored one.
+				l.deferred[ref] = deferral{since: l.now(), storedExpires: old[j].expires}
+			}
+			continue
+		}
+		l.dirty[ref] = struct{}{}
 	}
 	for i := range old {
 		if indexRaw(bs, old[i].raw) < 0 {
 			ref := contactRef{aor, old[i].raw}
+			delete(l.deferred, ref)
 			l.dirty[ref] = struct{}{}
 			rm := removal{callID: old[i].callID, cseq: old[i].cseq, registeredAt: old[i].registeredAt}
 			if by != nil {
@@ -266,6 +288,15 @@ func indexRaw(bs []binding, raw string) int {
 }
 
 // sameRow: a and b would be stored alike.
+// refreshOnly: b renews a from the same address, transport and agent,
+// changing nothing but the expiry and which REGISTER renewed it (Call-ID,
+// CSeq): Kamailio's write-back mode (usrloc db_mode 2) likewise writes
+// such changes on a timer.
+func refreshOnly(a, b *binding) bool {
+	return (b.callID != a.callID || b.cseq > a.cseq) && !b.expires.Before(a.expires) && a.q == b.q &&
+		a.received == b.received && a.transport == b.transport && a.userAgent == b.userAgent
+}
+
 func sameRow(a, b *binding) bool {
 	return a.expires.Equal(b.expires) && a.cseq == b.cseq && a.callID == b.callID && a.q == b.q &&
 		a.received == b.received && a.transport == b.transport && a.userAgent == b.userAgent
@@ -339,9 +370,22 @@ func (l *location) sweep(now time.Time) int {
 // takeDirty returns the writes for every contact changed since the last
 // call (an upsert if it is still bound, else a delete) and clears the
 // marks. On a failed write the caller calls markDirty.
-func (l *location) takeDirty() ([]models.Binding, []models.BindingKey) {
+func (l *location) takeDirty() ([]models.Binding, []models.BindingKey) { return l.takeDirtyAt(false) }
+
+// takeDirtyAt is takeDirty; with all, every deferred refresh is taken
+// too (the last flush).
+func (l *location) takeDirtyAt(all bool) ([]models.Binding, []models.BindingKey) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if len(l.deferred) > 0 {
+		now := l.now()
+		for ref, d := range l.deferred {
+			if _, dirty := l.dirty[ref]; dirty || all || now.Sub(d.since) >= l.deferWrite || !now.Before(d.storedExpires.Add(-l.deferWrite)) {
+				l.dirty[ref] = struct{}{}
+				delete(l.deferred, ref)
+			}
+		}
+	}
 	if len(l.dirty) == 0 {
 		return nil, nil
 	}
@@ -451,7 +495,7 @@ func (l *location) refresh(aors []string, all bool, rows []models.Binding) {
 		old := l.aors[aor]
 		var next []binding
 		for _, row := range byAOR[aor] {
-			if _, pending := l.dirty[contactRef{aor, row.Contact}]; pending {
+			if l.pendingLocked(contactRef{aor, row.Contact}) {
 				l.recheck[aor] = struct{}{}
 				continue
 			}
@@ -464,13 +508,22 @@ func (l *location) refresh(aors []string, all bool, rows []models.Binding) {
 			}
 		}
 		for _, b := range old {
-			if _, pending := l.dirty[contactRef{aor, b.raw}]; pending {
+			if l.pendingLocked(contactRef{aor, b.raw}) {
 				l.recheck[aor] = struct{}{}
 				next = append(next, b)
 			}
 		}
 		l.putLocked(aor, next)
 	}
+}
+
+// pendingLocked: the contact has a change here not yet written.
+func (l *location) pendingLocked(ref contactRef) bool {
+	if _, dirty := l.dirty[ref]; dirty {
+		return true
+	}
+	_, deferred := l.deferred[ref]
+	return deferred
 }
 
 // flushLoop writes the changed contacts every interval (and when asked
@@ -486,7 +539,7 @@ func (r *Registrar) flushLoop(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			_ = r.flush(context.WithoutCancel(ctx))
+			_ = r.flushAll(context.WithoutCancel(ctx), true)
 			return
 		case <-t.C:
 			_ = r.flush(ctx)
@@ -582,8 +635,11 @@ func (r *Registrar) refreshBindings(ctx context.Context) {
 
 // flush writes the contacts changed here; a failure keeps them marked
 // for the next round.
-func (r *Registrar) flush(ctx context.Context) error {
-	ups, dels := r.loc.takeDirty()
+func (r *Registrar) flush(ctx context.Context) error { return r.flushAll(ctx, false) }
+
+// flushAll is flush; with all, deferred refreshes are written too.
+func (r *Registrar) flushAll(ctx context.Context, all bool) error {
+	ups, dels := r.loc.takeDirtyAt(all)
 	if ups == nil && dels == nil {
 		return nil
 	}

@@ -17,7 +17,7 @@ import (
 func TestLocationWritesCarryRegistration(t *testing.T) {
 	t1 := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 	now := t1
-	l := newLocation(func() time.Time { return now })
+	l := newLocation(func() time.Time { return now }, 0)
 	const aor = "1001@example.com"
 	b := binding{raw: "sip:1001@10.0.0.1", q: 1000, expires: t1.Add(time.Hour), callID: "X", cseq: 18, received: "127.0.0.1:5060", transport: "udp"}
 	l.mu.Lock()
@@ -70,7 +70,7 @@ func TestLocationWritesCarryRegistration(t *testing.T) {
 // a removal, a restore from the database.
 func TestByContactIndex(t *testing.T) {
 	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
-	l := newLocation(func() time.Time { return now })
+	l := newLocation(func() time.Time { return now }, 0)
 	bind := func(raw string) binding {
 		t.Helper()
 		var u sip.Uri
@@ -136,5 +136,94 @@ func TestByContactIndex(t *testing.T) {
 	}
 	if n := len(l.byAddr); n != 1 {
 		t.Fatalf("index holds %d addresses after the restore, want 1", n)
+	}
+}
+
+// A re-registration that changes nothing but the expiry (and which
+// REGISTER renewed it) is written after the delay, or sooner when the
+// stored expiry comes near, or at the last flush; anything else at once.
+func TestLocationDefersRefreshes(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	now := t0
+	l := newLocation(func() time.Time { return now }, 30*time.Second)
+	const aor = "1001@example.com"
+	b := binding{raw: "sip:1001@10.0.0.1", q: 1000, expires: t0.Add(time.Hour), callID: "X", cseq: 1, received: "127.0.0.1:5060", transport: "udp"}
+	set := func(b binding) {
+		l.mu.Lock()
+		l.setLocked(aor, []binding{b})
+		l.mu.Unlock()
+	}
+	take := func(all bool) int {
+		ups, dels := l.takeDirtyAt(all)
+		return len(ups) + len(dels)
+	}
+	set(b)
+	if n := take(false); n != 1 {
+		t.Fatalf("a new binding: %d written, want 1", n)
+	}
+	// Renewed (a new Call-ID, as SIPp sends; the same one with a higher
+	// CSeq alike): deferred.
+	now = now.Add(10 * time.Second)
+	r := b
+	r.callID, r.cseq, r.expires, r.registeredAt = "Y", 1, now.Add(time.Hour), time.Time{}
+	set(r)
+	if n := take(false); n != 0 {
+		t.Fatalf("a refresh: %d written at once, want 0", n)
+	}
+	now = now.Add(29 * time.Second)
+	if n := take(false); n != 0 {
+		t.Fatalf("a refresh after 29 s: %d written, want 0", n)
+	}
+	now = now.Add(time.Second)
+	ups, _ := l.takeDirtyAt(false)
+	if len(ups) != 1 || ups[0].CallID != "Y" || !ups[0].Expires.Equal(r.expires) {
+		t.Fatalf("a refresh after 30 s: %+v", ups)
+	}
+	// Written before the stored expiry comes within the delay.
+	short := r
+	short.cseq, short.expires = 2, now.Add(40*time.Second)
+	set(short) // an earlier expiry: not a refresh, written at once
+	if n := take(false); n != 1 {
+		t.Fatalf("a shortened expiry: %d written, want 1", n)
+	}
+	now = now.Add(5 * time.Second)
+	long := short
+	long.cseq, long.expires = 3, now.Add(time.Hour)
+	set(long)
+	if n := take(false); n != 0 {
+		t.Fatalf("a refresh 35 s before the stored expiry: %d written, want 0", n)
+	}
+	now = now.Add(6 * time.Second) // the stored expiry is 29 s away
+	if n := take(false); n != 1 {
+		t.Fatalf("a refresh 29 s before the stored expiry: %d written, want 1", n)
+	}
+	// Moved (another source): at once.
+	moved := long
+	moved.cseq, moved.received = 4, "127.0.0.1:6000"
+	set(moved)
+	if n := take(false); n != 1 {
+		t.Fatalf("a moved contact: %d written, want 1", n)
+	}
+	// Renewed, then removed: the delete is written, nothing stays deferred.
+	again := moved
+	again.cseq, again.expires = 5, now.Add(2*time.Hour)
+	set(again)
+	l.mu.Lock()
+	l.setLockedBy(aor, nil, &removal{callID: again.callID, cseq: 6})
+	l.mu.Unlock()
+	if ups, dels := l.takeDirtyAt(false); len(ups) != 0 || len(dels) != 1 || len(l.deferred) != 0 {
+		t.Fatalf("renewed then removed: upserts %+v deletes %+v, %d deferred", ups, dels, len(l.deferred))
+	}
+	// The last flush takes what is deferred.
+	set(b)
+	take(false)
+	rb := b
+	rb.cseq, rb.expires = 2, now.Add(3*time.Hour)
+	set(rb)
+	if n := take(false); n != 0 {
+		t.Fatalf("a refresh: %d written at once", n)
+	}
+	if n := take(true); n != 1 {
+		t.Fatalf("the last flush: %d written, want 1", n)
 	}
 }

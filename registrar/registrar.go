@@ -63,6 +63,13 @@ type Options struct {
 	// FlushInterval batches binding writes (default 200 ms); SweepInterval
 	// removes expired bindings (default 30 s).
 	FlushInterval, SweepInterval time.Duration
+	// RefreshWriteDelay is how long the write of a re-registration that
+	// only extends a binding's expiry may wait (default 30 s; negative:
+	// written with the next batch like every other change). It is
+	// written sooner when the stored expiry comes within the delay, and at
+	// shutdown. New, moved and removed contacts are always written with
+	// the next batch. A crash loses at most this much of an expiry.
+	RefreshWriteDelay time.Duration
 	// UserAgent is the Server/User-Agent header (default "fsplane").
 	UserAgent string
 	// TimerC is how long a forwarded INVITE may ring before the proxy
@@ -178,6 +185,9 @@ func New(opt Options) (*Registrar, error) {
 	if opt.SweepInterval <= 0 {
 		opt.SweepInterval = 30 * time.Second
 	}
+	if opt.RefreshWriteDelay == 0 {
+		opt.RefreshWriteDelay = 30 * time.Second
+	}
 	if opt.UserAgent == "" {
 		opt.UserAgent = "fsplane"
 	}
@@ -220,7 +230,7 @@ func New(opt Options) (*Registrar, error) {
 		}
 	}
 	r := &Registrar{opt: opt, store: opt.Store, log: opt.Logger, now: opt.Now, nonceKey: opt.NonceKey,
-		loc: newLocation(opt.Now), unregisterWait: 5 * time.Second, reload: make(chan struct{}, 1), ready: make(chan struct{}),
+		loc: newLocation(opt.Now, max(opt.RefreshWriteDelay, 0)), unregisterWait: 5 * time.Second, reload: make(chan struct{}, 1), ready: make(chan struct{}),
 		pending: map[string]struct{}{}, refreshC: make(chan struct{}, 1), flushNow: make(chan chan error)}
 	r.m = newMetrics(opt.Registerer, func() float64 { return float64(r.loc.count()) })
 	return r, nil

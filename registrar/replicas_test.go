@@ -30,7 +30,9 @@ func twoReplicas(t *testing.T, flush time.Duration) (a, b *fixture) {
 	clk := &clock{t: time.Now().UTC()}
 	opt := func(s *models.Store, id string) registrar.Options {
 		url := modelstest.URLOf(t, s)
-		return registrar.Options{Store: s, Now: clk.Now, FlushInterval: flush, ReplicaID: id,
+		// Every change written with the next batch: these tests are about
+		// sharing, TestLocationDefersRefreshes about deferring.
+		return registrar.Options{Store: s, Now: clk.Now, FlushInterval: flush, ReplicaID: id, RefreshWriteDelay: -1,
 			Subscribe: func(ctx context.Context, notify func(string), connected func()) error {
 				return events.ListenChannel(ctx, url, models.BindingsChannel, notify, connected, nil)
 			}}
