@@ -1,7 +1,6 @@
 package registrar_test
 
 import (
-	"context"
 	"crypto/tls"
 	"fmt"
 	"strings"
@@ -20,20 +19,7 @@ import (
 // Request-URI scheme is answered 416 and the connection goes on; headers
 // ended by a bare-LF empty line are answered 400 and the connection closed.
 func TestStreamFraming(t *testing.T) {
-	cert, pool := selfSigned(t)
-	f := start(t, registrar.Options{TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	addrs, err := f.reg.Addrs(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var tlsAddr string
-	for _, a := range addrs {
-		if hp, ok := strings.CutPrefix(a, "tls "); ok {
-			tlsAddr = hp
-		}
-	}
+	f, tlsAddr, pool := startTLS(t)
 	dial := map[string]func() *registrartest.Client{
 		"tcp": func() *registrartest.Client { return f.dial(t, "tcp") },
 		"tls": func() *registrartest.Client {

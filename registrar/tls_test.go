@@ -19,6 +19,27 @@ import (
 )
 
 // selfSigned is a certificate for 127.0.0.1 and the pool that trusts it.
+// startTLS starts a registrar with a self-signed certificate and returns
+// it, its TLS address and the pool that trusts it.
+func startTLS(t *testing.T) (*fixture, string, *x509.CertPool) {
+	t.Helper()
+	cert, pool := selfSigned(t)
+	f := start(t, registrar.Options{TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	addrs, err := f.reg.Addrs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if hp, ok := strings.CutPrefix(a, "tls "); ok {
+			return f, hp, pool
+		}
+	}
+	t.Fatalf("no TLS listener in %v", addrs)
+	return nil, "", nil
+}
+
 func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -46,23 +67,7 @@ func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
 // it is bound with transport tls, and a MESSAGE to that AOR comes back
 // over the same TLS connection.
 func TestRegisterOverTLS(t *testing.T) {
-	cert, pool := selfSigned(t)
-	f := start(t, registrar.Options{TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	addrs, err := f.reg.Addrs(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var tlsAddr string
-	for _, a := range addrs {
-		if hp, ok := strings.CutPrefix(a, "tls "); ok {
-			tlsAddr = hp
-		}
-	}
-	if tlsAddr == "" {
-		t.Fatalf("no TLS listener in %v", addrs)
-	}
+	f, tlsAddr, pool := startTLS(t)
 	c := registrartest.DialTLS(t, tlsAddr, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
 	res := c.Register(registrartest.Reg{User: "1002", Domain: domain, Contacts: []string{"<sip:1002@" + c.Local + ";transport=tls>"}}, pw1002, "SHA-256")
 	wantCode(t, res, 200)
