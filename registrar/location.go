@@ -83,7 +83,13 @@ type location struct {
 
 // deferral is one deferred refresh: since when, and the expiry of the row
 // as written.
-type deferral struct{ since, storedExpires time.Time }
+type deferral struct {
+	since, storedExpires time.Time
+	// The registration the stored row names: a read-back that finds
+	// another (or none) was changed by another replica since.
+	storedCallID string
+	storedCSeq   uint32
+}
 
 // contactAddr is what byContact compares: user, host (lower case) and
 // port.
@@ -199,7 +205,7 @@ func (l *location) setLockedBy(aor string, bs []binding, by *removal) {
 			if _, ok := l.deferred[ref]; !ok {
 				// old[j] is as written (not dirty): its expiry is the
 				// stored one.
-				l.deferred[ref] = deferral{since: l.now(), storedExpires: old[j].expires}
+				l.deferred[ref] = deferral{since: l.now(), storedExpires: old[j].expires, storedCallID: old[j].callID, storedCSeq: old[j].cseq}
 			}
 			continue
 		}
@@ -293,7 +299,9 @@ func indexRaw(bs []binding, raw string) int {
 // CSeq): Kamailio's write-back mode (usrloc db_mode 2) likewise writes
 // such changes on a timer.
 func refreshOnly(a, b *binding) bool {
-	return (b.callID != a.callID || b.cseq > a.cseq) && !b.expires.Before(a.expires) && a.q == b.q &&
+	// A binding of another replica taken over is written at once: that
+	// replica must learn the contact is no longer its own.
+	return !a.remote && (b.callID != a.callID || b.cseq > a.cseq) && !b.expires.Before(a.expires) && a.q == b.q &&
 		a.received == b.received && a.transport == b.transport && a.userAgent == b.userAgent
 }
 
@@ -495,11 +503,29 @@ func (l *location) refresh(aors []string, all bool, rows []models.Binding) {
 		old := l.aors[aor]
 		var next []binding
 		for _, row := range byAOR[aor] {
-			if l.pendingLocked(contactRef{aor, row.Contact}) {
+			ref := contactRef{aor, row.Contact}
+			if _, dirty := l.dirty[ref]; dirty {
 				l.recheck[aor] = struct{}{}
 				continue
 			}
-			if i := indexRaw(old, row.Contact); i >= 0 && old[i].callID == row.CallID && int64(old[i].cseq) == row.CSeq {
+			i := indexRaw(old, row.Contact)
+			if d, deferred := l.deferred[ref]; deferred && i >= 0 {
+				switch {
+				case row.CallID == d.storedCallID && row.CSeq == int64(d.storedCSeq):
+					// The row this replica's deferred refresh renews.
+					next = append(next, old[i])
+					continue
+				case old[i].registeredAt.After(row.RegisteredAt):
+					// Another replica wrote an older registration: ours
+					// is written now, and WriteBindings orders the two.
+					delete(l.deferred, ref)
+					l.dirty[ref] = struct{}{}
+					l.recheck[aor] = struct{}{}
+					continue
+				}
+				delete(l.deferred, ref) // a newer registration elsewhere wins
+			}
+			if i >= 0 && old[i].callID == row.CallID && int64(old[i].cseq) == row.CSeq {
 				next = append(next, old[i])
 				continue
 			}
@@ -508,22 +534,18 @@ func (l *location) refresh(aors []string, all bool, rows []models.Binding) {
 			}
 		}
 		for _, b := range old {
-			if l.pendingLocked(contactRef{aor, b.raw}) {
+			ref := contactRef{aor, b.raw}
+			if _, dirty := l.dirty[ref]; dirty {
 				l.recheck[aor] = struct{}{}
 				next = append(next, b)
+			} else if _, deferred := l.deferred[ref]; deferred && indexRaw(next, b.raw) < 0 {
+				// Its row is gone: removed at another replica (or
+				// swept). Writing the refresh would bring it back.
+				delete(l.deferred, ref)
 			}
 		}
 		l.putLocked(aor, next)
 	}
-}
-
-// pendingLocked: the contact has a change here not yet written.
-func (l *location) pendingLocked(ref contactRef) bool {
-	if _, dirty := l.dirty[ref]; dirty {
-		return true
-	}
-	_, deferred := l.deferred[ref]
-	return deferred
 }
 
 // flushLoop writes the changed contacts every interval (and when asked

@@ -227,3 +227,70 @@ func TestLocationDefersRefreshes(t *testing.T) {
 		t.Fatalf("the last flush: %d written, want 1", n)
 	}
 }
+
+// A read-back of another replica's writes meets a deferred refresh: the
+// row it renews keeps it; a row gone (removed at the other replica)
+// takes it away instead of letting its write bring the contact back; a
+// newer registration there wins; an older one there loses to ours, which
+// is then written at once.
+func TestDeferredRefreshMeetsReadBack(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	const aor = "1001@example.com"
+	const raw = "sip:1001@10.0.0.1"
+	row := func(callID string, cseq int64, at time.Time) models.Binding {
+		return models.Binding{AOR: aor, Contact: raw, QMilli: 1000, Expires: at.Add(time.Hour), CallID: callID, CSeq: cseq,
+			Received: "127.0.0.1:5060", Transport: "udp", RegisteredAt: at}
+	}
+	// setup: X written at t0, renewed by Y at t0+5 s (deferred).
+	setup := func() (*location, *time.Time) {
+		now := t0
+		l := newLocation(func() time.Time { return now }, 30*time.Second)
+		b := binding{raw: raw, q: 1000, expires: t0.Add(time.Hour), callID: "X", cseq: 1, received: "127.0.0.1:5060", transport: "udp"}
+		l.mu.Lock()
+		l.setLocked(aor, []binding{b})
+		l.mu.Unlock()
+		l.takeDirtyAt(false)
+		now = t0.Add(5 * time.Second)
+		r := b
+		r.callID, r.expires = "Y", now.Add(time.Hour)
+		l.mu.Lock()
+		l.setLocked(aor, []binding{r})
+		l.mu.Unlock()
+		if len(l.deferred) != 1 {
+			t.Fatalf("%d deferred", len(l.deferred))
+		}
+		return l, &now
+	}
+	callIDs := func(l *location) []string {
+		var out []string
+		for _, b := range l.aors[aor] {
+			out = append(out, b.callID)
+		}
+		return out
+	}
+
+	l, _ := setup()
+	l.refresh([]string{aor}, false, []models.Binding{row("X", 1, t0)})
+	if got := callIDs(l); len(got) != 1 || got[0] != "Y" || len(l.deferred) != 1 || len(l.recheck) != 0 {
+		t.Fatalf("the stored row it renews: %v, %d deferred, recheck %v", got, len(l.deferred), l.recheck)
+	}
+
+	l, _ = setup()
+	l.refresh([]string{aor}, false, nil)
+	if ups, dels := l.takeDirtyAt(true); len(l.aors[aor]) != 0 || len(ups)+len(dels) != 0 {
+		t.Fatalf("removed at the other replica: bindings %v, the last flush writes %+v %+v", callIDs(l), ups, dels)
+	}
+
+	l, _ = setup()
+	l.refresh([]string{aor}, false, []models.Binding{row("Z", 1, t0.Add(8*time.Second))})
+	if got := callIDs(l); len(got) != 1 || got[0] != "Z" || len(l.deferred) != 0 {
+		t.Fatalf("a newer registration elsewhere: %v, %d deferred", got, len(l.deferred))
+	}
+
+	l, _ = setup()
+	l.refresh([]string{aor}, false, []models.Binding{row("W", 1, t0.Add(2*time.Second))})
+	ups, _ := l.takeDirtyAt(false)
+	if got := callIDs(l); len(got) != 1 || got[0] != "Y" || len(ups) != 1 || ups[0].CallID != "Y" {
+		t.Fatalf("an older registration elsewhere: %v, written at once %+v", got, ups)
+	}
+}
