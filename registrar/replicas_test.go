@@ -24,15 +24,19 @@ import (
 // sharing one clock (each fixture's clk); flush is their FlushInterval.
 func twoReplicas(t *testing.T, flush time.Duration) (a, b *fixture) {
 	t.Helper()
+	return twoReplicasDeferring(t, flush, -1)
+}
+
+// twoReplicasDeferring is twoReplicas with RefreshWriteDelay deferral.
+func twoReplicasDeferring(t *testing.T, flush, deferral time.Duration) (a, b *fixture) {
+	t.Helper()
 	sa := modelstest.Open(t, "postgres", modelstest.Options{})
 	seed(t, sa)
 	sb := modelstest.Reopen(t, sa, modelstest.Options{})
 	clk := &clock{t: time.Now().UTC()}
 	opt := func(s *models.Store, id string) registrar.Options {
 		url := modelstest.URLOf(t, s)
-		// Every change written with the next batch: these tests are about
-		// sharing, TestLocationDefersRefreshes about deferring.
-		return registrar.Options{Store: s, Now: clk.Now, FlushInterval: flush, ReplicaID: id, RefreshWriteDelay: -1,
+		return registrar.Options{Store: s, Now: clk.Now, FlushInterval: flush, ReplicaID: id, RefreshWriteDelay: deferral,
 			Subscribe: func(ctx context.Context, notify func(string), connected func()) error {
 				return events.ListenChannel(ctx, url, models.BindingsChannel, notify, connected, nil)
 			}}
@@ -303,4 +307,30 @@ func TestUnregisterNotWritten(t *testing.T) {
 		t.Fatalf("Unregister with the table locked: %v, want ErrNotWritten", err)
 	}
 	eventually(t, "the removal is written once the lock goes", func() bool { return stored() == 0 })
+}
+
+// A refresh deferred at A does not bring back a contact B removed in the
+// meantime: A's read-back of B's removal drops it, and A's writes after
+// the delay leave the table empty.
+func TestReplicasDeferredRefreshLosesToRemoval(t *testing.T) {
+	a, b := twoReplicasDeferring(t, 10*time.Millisecond, 30*time.Second)
+	const aor = "1002@" + domain
+	bob := registrartest.Dial(t, "udp", a.udp)
+	wantCode(t, bob.Register(registrartest.Reg{User: "1002", Domain: domain}, pw1002, "MD5"), 200)
+	contact := "sip:1002@" + bob.Local + ";transport=udp"
+	eventually(t, "B lists A's binding", func() bool { return slices.Equal(contactsIn(b.reg.List(), aor), []string{contact}) })
+	// Renewed at A: deferred, nothing written.
+	a.clk.Add(5 * time.Second)
+	wantCode(t, bob.Register(registrartest.Reg{User: "1002", Domain: domain}, pw1002, "MD5"), 200)
+	if err := b.reg.Unregister(aor, contact); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "A drops the binding B removed", func() bool { return len(a.reg.List()) == 0 })
+	a.clk.Add(time.Minute) // past the deferral
+	if err := a.reg.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if rows, err := a.store.BindingsOf(context.Background(), aor, a.clk.Now()); err != nil || len(rows) != 0 {
+		t.Fatalf("A's deferred refresh brought the removed contact back: %+v (%v)", rows, err)
+	}
 }
