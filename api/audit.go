@@ -13,7 +13,9 @@ import (
 	"github.com/fsplane/fsplane/names"
 )
 
-type auditOut struct {
+// AuditOut is one audit event as GET /api/v1/audit lists it (the console
+// reads it too).
+type AuditOut struct {
 	ID       uint      `json:"id"`
 	At       time.Time `json:"at"`
 	Actor    string    `json:"actor"`
@@ -25,8 +27,9 @@ type auditOut struct {
 	Fields   []string  `json:"fields"`
 }
 
-type auditList struct {
-	Items []auditOut `json:"items"`
+// AuditList is GET /api/v1/audit's answer.
+type AuditList struct {
+	Items []AuditOut `json:"items"`
 	// NextBefore is the before= of the next (older) page; 0 at the end.
 	NextBefore uint `json:"next_before"`
 }
@@ -85,9 +88,9 @@ func (s *server) listAudit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := auditList{Items: make([]auditOut, 0, len(rows))}
+	out := AuditList{Items: make([]AuditOut, 0, len(rows))}
 	for _, r := range rows {
-		out.Items = append(out.Items, auditOut{ID: r.ID, At: r.At, Actor: r.Actor, RemoteIP: r.RemoteIP,
+		out.Items = append(out.Items, AuditOut{ID: r.ID, At: r.At, Actor: r.Actor, RemoteIP: r.RemoteIP,
 			Action: r.Action, Kind: r.Kind, ObjectID: r.ObjectID, Name: r.Name, Fields: nonNil(r.Fields)})
 	}
 	if len(rows) == limit && rows[len(rows)-1].ID > 1 {

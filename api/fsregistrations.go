@@ -18,7 +18,9 @@ import (
 // and now.
 var ErrNotDriven = errors.New("FreeSWITCH node not reachable from this replica")
 
-type fsRegistrationList struct {
+// FSRegistrationList is GET /api/v1/sip/freeswitch-registrations' answer
+// (the console reads it too).
+type FSRegistrationList struct {
 	// Configured is false when no FreeSWITCH node is configured.
 	Configured bool `json:"configured"`
 	// RegisteredDevices counts the registrations listed.
@@ -54,7 +56,7 @@ func (s *server) fsProfiles(c echo.Context, only string) ([]string, error) {
 // listFSRegistrations lists FreeSWITCH's own registrations of fsplane's
 // profiles on each node, through ESL.
 func (s *server) listFSRegistrations(c echo.Context) error {
-	out := fsRegistrationList{Items: []esl.ProfileRegistrations{}}
+	out := FSRegistrationList{Items: []esl.ProfileRegistrations{}}
 	profiles, err := s.fsProfiles(c, c.QueryParam("profile"))
 	if err != nil {
 		return err

@@ -19,7 +19,9 @@ type Registrations interface {
 	Unregister(aor, contact string) error
 }
 
-type registrationOut struct {
+// RegistrationOut is one binding of fsplane's registrar as GET
+// /api/v1/sip/registrations lists it (the console reads it too).
+type RegistrationOut struct {
 	AOR       string  `json:"aor"`
 	Contact   string  `json:"contact"`
 	Q         float64 `json:"q"`
@@ -31,18 +33,19 @@ type registrationOut struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
-type registrationList struct {
+// RegistrationList is GET /api/v1/sip/registrations' answer.
+type RegistrationList struct {
 	// Enabled is false when the registrar does not run
 	// (FSPLANE_REGISTRAR_LISTEN unset).
 	Enabled bool `json:"enabled"`
 	// RegisteredDevices is the number of current bindings (read-only, as
 	// in the seed's Proxy Registrar).
 	RegisteredDevices int               `json:"registered_devices"`
-	Items             []registrationOut `json:"items"`
+	Items             []RegistrationOut `json:"items"`
 }
 
 func (s *server) listRegistrations(c echo.Context) error {
-	out := registrationList{Items: []registrationOut{}}
+	out := RegistrationList{Items: []RegistrationOut{}}
 	if s.registrations == nil {
 		return c.JSON(http.StatusOK, out)
 	}
@@ -53,7 +56,7 @@ func (s *server) listRegistrations(c echo.Context) error {
 		if left <= 0 {
 			continue
 		}
-		out.Items = append(out.Items, registrationOut{AOR: b.AOR, Contact: b.Contact, Q: b.Q, Received: b.Received,
+		out.Items = append(out.Items, RegistrationOut{AOR: b.AOR, Contact: b.Contact, Q: b.Q, Received: b.Received,
 			Transport: b.Transport, UserAgent: b.UserAgent, Expires: left, ExpiresAt: b.Expires.UTC()})
 	}
 	out.RegisteredDevices = len(out.Items)

@@ -6,46 +6,25 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
+	"github.com/fsplane/fsplane/api"
 	"github.com/fsplane/fsplane/esl"
 	"github.com/fsplane/fsplane/federation"
 	"github.com/fsplane/fsplane/firewall"
 	"github.com/fsplane/fsplane/models"
 )
 
-// registration is one binding of fsplane's own registrar, as the API
-// lists it.
-type registration struct {
-	AOR       string    `json:"aor"`
-	Contact   string    `json:"contact"`
-	Q         float64   `json:"q"`
-	Received  string    `json:"received"`
-	Transport string    `json:"transport"`
-	UserAgent string    `json:"user_agent"`
-	Expires   int       `json:"expires"`
-	ExpiresAt time.Time `json:"expires_at"`
-}
-
-type registrationsData struct {
-	Enabled           bool           `json:"enabled"`
-	RegisteredDevices int            `json:"registered_devices"`
-	Items             []registration `json:"items"`
-}
-
 // fsRegistrationsData is FreeSWITCH's own registrations as the API lists
 // them, per node and profile.
 type fsRegistrationsData struct {
-	Configured        bool                       `json:"configured"`
-	RegisteredDevices int                        `json:"registered_devices"`
-	Items             []esl.ProfileRegistrations `json:"items"`
+	api.FSRegistrationList
 	// Error says why the list could not be read (the rest of the page
 	// still shows).
 	Error string `json:"-"`
 }
 
 type registrationsPageData struct {
-	Own registrationsData
+	Own api.RegistrationList
 	FS  fsRegistrationsData
 }
 
@@ -268,20 +247,8 @@ func (c *Console) nodesPage(w http.ResponseWriter, r *request) {
 	c.page(w, r, http.StatusOK, "nodes.html", "FreeSWITCH nodes", "nodes", nodes)
 }
 
-type auditEvent struct {
-	ID       uint      `json:"id"`
-	At       time.Time `json:"at"`
-	Actor    string    `json:"actor"`
-	RemoteIP string    `json:"remote_ip"`
-	Action   string    `json:"action"`
-	Kind     string    `json:"kind"`
-	ObjectID uint      `json:"object_id"`
-	Name     string    `json:"name"`
-	Fields   []string  `json:"fields"`
-}
-
 type auditData struct {
-	Items []auditEvent
+	Items []api.AuditOut
 	// Form is the filter as asked for, with the API's errors beside its
 	// fields.
 	Form           formView
@@ -312,15 +279,15 @@ func (c *Console) auditPage(w http.ResponseWriter, r *request) {
 			d.Filtered = true
 		}
 	}
-	api := url.Values{"limit": {strconv.Itoa(auditPageSize)}}
+	query := url.Values{"limit": {strconv.Itoa(auditPageSize)}}
 	for k, v := range filter {
-		api[k] = v
+		query[k] = v
 	}
 	if b := q.Get("before"); b != "" {
-		api.Set("before", b)
+		query.Set("before", b)
 		d.Newest = "/ui/audit?" + filter.Encode()
 	}
-	res, err := c.call(r, http.MethodGet, "/api/v1/audit?"+api.Encode(), nil)
+	res, err := c.call(r, http.MethodGet, "/api/v1/audit?"+query.Encode(), nil)
 	if err != nil {
 		c.errorPage(w, r.s, http.StatusInternalServerError, "The request could not be made.")
 		return
@@ -335,10 +302,7 @@ func (c *Console) auditPage(w http.ResponseWriter, r *request) {
 		c.apiFailure(w, r, res)
 		return
 	}
-	var list struct {
-		Items      []auditEvent `json:"items"`
-		NextBefore uint         `json:"next_before"`
-	}
+	var list api.AuditList
 	if err := res.decode(&list); err != nil {
 		c.log.Error("console: API read failed", "path", "/api/v1/audit", "err", err)
 		c.errorPage(w, r.s, http.StatusInternalServerError, "Reading the audit log failed.")
