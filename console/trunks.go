@@ -282,9 +282,12 @@ func (c *Console) profileNames(w http.ResponseWriter, r *request) ([]string, boo
 }
 
 // trunkPath is the API path of the trunk named in the URL (an id).
-func trunkPath(r *request) (string, bool) {
+// trunkPath is the API path of the trunk the request names; false, with a
+// 404 page written, when the id is no trunk id.
+func (c *Console) trunkPath(w http.ResponseWriter, r *request) (string, bool) {
 	id := r.PathValue("id")
 	if _, err := strconv.ParseUint(id, 10, 32); err != nil {
+		c.errorPage(w, r.s, http.StatusNotFound, "No such trunk.")
 		return "", false
 	}
 	return "/api/v1/sip/trunks/" + id, true
@@ -295,9 +298,8 @@ var editFields = map[string]bool{"description": true, "profile": true, "proxy": 
 	"caller_id": true, "enabled": true, "version": true}
 
 func (c *Console) editTrunkPage(w http.ResponseWriter, r *request) {
-	path, ok := trunkPath(r)
+	path, ok := c.trunkPath(w, r)
 	if !ok {
-		c.errorPage(w, r.s, http.StatusNotFound, "No such trunk.")
 		return
 	}
 	var t trunk
@@ -328,9 +330,8 @@ func trunkValues(t trunk) map[string]string {
 }
 
 func (c *Console) editTrunk(w http.ResponseWriter, r *request) {
-	path, ok := trunkPath(r)
+	path, ok := c.trunkPath(w, r)
 	if !ok {
-		c.errorPage(w, r.s, http.StatusNotFound, "No such trunk.")
 		return
 	}
 	form := r.PostForm
@@ -383,9 +384,8 @@ func (c *Console) editTrunk(w http.ResponseWriter, r *request) {
 }
 
 func (c *Console) setTrunkEnabled(w http.ResponseWriter, r *request) {
-	path, ok := trunkPath(r)
+	path, ok := c.trunkPath(w, r)
 	if !ok {
-		c.errorPage(w, r.s, http.StatusNotFound, "No such trunk.")
 		return
 	}
 	on := r.PostForm.Get("enabled") == "true"
@@ -399,9 +399,8 @@ func (c *Console) setTrunkEnabled(w http.ResponseWriter, r *request) {
 }
 
 func (c *Console) deleteTrunkPage(w http.ResponseWriter, r *request) {
-	path, ok := trunkPath(r)
+	path, ok := c.trunkPath(w, r)
 	if !ok {
-		c.errorPage(w, r.s, http.StatusNotFound, "No such trunk.")
 		return
 	}
 	var t trunk
@@ -412,9 +411,8 @@ func (c *Console) deleteTrunkPage(w http.ResponseWriter, r *request) {
 }
 
 func (c *Console) deleteTrunk(w http.ResponseWriter, r *request) {
-	path, ok := trunkPath(r)
+	path, ok := c.trunkPath(w, r)
 	if !ok {
-		c.errorPage(w, r.s, http.StatusNotFound, "No such trunk.")
 		return
 	}
 	if c.write(w, r, http.MethodDelete, path, nil) != nil {
