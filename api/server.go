@@ -233,10 +233,10 @@ func (s *server) table() []route {
 		{method: G, path: "/api/v1/openapi.json", summary: "This API's OpenAPI 3 document", handler: s.openapi, status: 200, raw: true},
 
 		{method: G, path: trunks, scope: read, summary: "List trunks", handler: s.listTrunks, out: trunkList{}, status: 200, query: trunkFilter, errors: []int{422}},
-		{method: P, path: trunks, scope: write, summary: "Create a trunk (from a preset: name, numbers and credentials suffice)", handler: s.createTrunk, in: trunkIn{}, out: trunkWriteOut{}, status: 201, errors: writeErrs},
-		{method: G, path: trunk, scope: read, summary: "Get a trunk by id or name", handler: s.getTrunk, out: trunkOut{}, status: 200, errors: []int{404}},
-		{method: U, path: trunk, scope: write, summary: "Replace a trunk (omitted fields take their defaults; an omitted password is kept)", handler: s.putTrunk, in: trunkIn{}, out: trunkWriteOut{}, status: 200, errors: writeErrs},
-		{method: A, path: trunk, scope: write, summary: "Change some fields of a trunk", handler: s.patchTrunk, in: trunkIn{}, out: trunkWriteOut{}, status: 200, errors: writeErrs},
+		{method: P, path: trunks, scope: write, summary: "Create a trunk (from a preset: name, numbers and credentials suffice)", handler: s.createTrunk, in: trunkIn{}, out: TrunkWriteOut{}, status: 201, errors: writeErrs},
+		{method: G, path: trunk, scope: read, summary: "Get a trunk by id or name", handler: s.getTrunk, out: TrunkOut{}, status: 200, errors: []int{404}},
+		{method: U, path: trunk, scope: write, summary: "Replace a trunk (omitted fields take their defaults; an omitted password is kept)", handler: s.putTrunk, in: trunkIn{}, out: TrunkWriteOut{}, status: 200, errors: writeErrs},
+		{method: A, path: trunk, scope: write, summary: "Change some fields of a trunk", handler: s.patchTrunk, in: trunkIn{}, out: TrunkWriteOut{}, status: 200, errors: writeErrs},
 		{method: D, path: trunk, scope: write, summary: "Delete a trunk", handler: s.deleteTrunk, status: 204, errors: []int{400, 404, 409, 412}},
 		{method: G, path: trunk + "/status", scope: read, summary: "Gateway state of the trunk on each FreeSWITCH node", handler: s.trunkStatus, out: trunkStatusOut{}, status: 200, errors: []int{404, 502, 503}},
 

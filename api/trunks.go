@@ -49,8 +49,8 @@ type trunkIn struct {
 	Hostnames      *[]string `json:"hostnames"`
 }
 
-// trunkOut is a trunk as the API shows it: never the password.
-type trunkOut struct {
+// TrunkOut is a trunk as the API shows it: never the password.
+type TrunkOut struct {
 	ID             uint      `json:"id"`
 	Version        int64     `json:"version"`
 	Name           string    `json:"name"`
@@ -85,14 +85,14 @@ type trunkOut struct {
 	RenderError string `json:"render_error,omitempty"`
 }
 
-// trunkWriteOut answers a successful write: the trunk and the warnings.
-type trunkWriteOut struct {
-	trunkOut
+// TrunkWriteOut answers a successful write: the trunk and the warnings.
+type TrunkWriteOut struct {
+	TrunkOut
 	Warnings []Warning `json:"warnings"`
 }
 
 type trunkList struct {
-	Items  []trunkOut `json:"items"`
+	Items  []TrunkOut `json:"items"`
 	Total  int64      `json:"total"`
 	Limit  int        `json:"limit"`
 	Offset int        `json:"offset"`
@@ -104,8 +104,8 @@ type trunkStatusOut struct {
 	Gateways []esl.GatewayStatus `json:"gateways"`
 }
 
-func toTrunkOut(t *models.Trunk) trunkOut {
-	return trunkOut{
+func toTrunkOut(t *models.Trunk) TrunkOut {
+	return TrunkOut{
 		ID: t.ID, Version: t.Version, Name: t.Name, Provider: t.Provider, Description: t.Description,
 		Profile: t.Profile, Proxy: t.Proxy, OutboundProxy: t.OutboundProxy, RegisterProxy: t.RegisterProxy,
 		Register: t.Register, Realm: t.Realm, Username: t.Username, AuthUsername: t.AuthUsername,
@@ -119,18 +119,18 @@ func toTrunkOut(t *models.Trunk) trunkOut {
 }
 
 // trunkOut is toTrunkOut with render_error.
-func (s *server) trunkOut(ctx context.Context, t *models.Trunk) (trunkOut, error) {
+func (s *server) trunkOut(ctx context.Context, t *models.Trunk) (TrunkOut, error) {
 	outs, err := s.trunkOuts(ctx, []models.Trunk{*t})
 	if err != nil {
-		return trunkOut{}, err
+		return TrunkOut{}, err
 	}
 	return outs[0], nil
 }
 
 // trunkOuts is toTrunkOut with render_error for a page of trunks, the
 // rendering's reads done once for all.
-func (s *server) trunkOuts(ctx context.Context, rows []models.Trunk) ([]trunkOut, error) {
-	outs := make([]trunkOut, len(rows))
+func (s *server) trunkOuts(ctx context.Context, rows []models.Trunk) ([]TrunkOut, error) {
+	outs := make([]TrunkOut, len(rows))
 	for i := range rows {
 		outs[i] = toTrunkOut(&rows[i])
 	}
@@ -281,7 +281,7 @@ func (s *server) createTrunk(c echo.Context) error {
 		return err
 	}
 	return created(c, "/api/v1/sip/trunks/"+strconv.FormatUint(uint64(t.ID), 10), t.Version,
-		trunkWriteOut{trunkOut: o, Warnings: warnings})
+		TrunkWriteOut{TrunkOut: o, Warnings: warnings})
 }
 
 func presetNames() string {
@@ -372,7 +372,7 @@ func (s *server) updateTrunk(c echo.Context, patch bool) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, trunkWriteOut{trunkOut: o, Warnings: warnings})
+	return c.JSON(http.StatusOK, TrunkWriteOut{TrunkOut: o, Warnings: warnings})
 }
 
 func (s *server) deleteTrunk(c echo.Context) error {

@@ -9,39 +9,17 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fsplane/fsplane/api"
 	"github.com/fsplane/fsplane/esl"
 	"github.com/fsplane/fsplane/models"
 	"github.com/fsplane/fsplane/providers"
 )
 
-// trunk is the part of the API's trunk the console shows.
-type trunk struct {
-	ID            uint     `json:"id"`
-	Version       int64    `json:"version"`
-	Name          string   `json:"name"`
-	Provider      string   `json:"provider"`
-	Description   string   `json:"description"`
-	Profile       string   `json:"profile"`
-	Proxy         string   `json:"proxy"`
-	OutboundProxy string   `json:"outbound_proxy"`
-	RegisterProxy string   `json:"register_proxy"`
-	Register      bool     `json:"register"`
-	Realm         string   `json:"realm"`
-	Username      string   `json:"username"`
-	AuthUsername  string   `json:"auth_username"`
-	HasPassword   bool     `json:"has_password"`
-	CallerID      string   `json:"caller_id"`
-	PingSeconds   int      `json:"ping_seconds"`
-	Enabled       bool     `json:"enabled"`
-	Numbers       []string `json:"numbers"`
-	Hostnames     []string `json:"hostnames"`
-	RenderError   string   `json:"render_error"`
-}
-
-type warning struct {
-	Field   string `json:"field"`
-	Message string `json:"message"`
-}
+// trunk and warning are the API's: the console reads its answers.
+type (
+	trunk   = api.TrunkOut
+	warning = api.Warning
+)
 
 // gwCell is one gateway's state on one node, as a table cell shows it.
 // gwCell is a gateway's state on one node, as the page shows it and as
