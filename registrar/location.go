@@ -205,7 +205,10 @@ func (l *location) setLockedBy(aor string, bs []binding, by *removal) {
 			if _, ok := l.deferred[ref]; !ok {
 				// old[j] is as written (not dirty): its expiry is the
 				// stored one.
-				l.deferred[ref] = deferral{since: l.now(), storedExpires: old[j].expires, storedCallID: old[j].callID, storedCSeq: old[j].cseq}
+				if now.IsZero() {
+					now = l.now().UTC()
+				}
+				l.deferred[ref] = deferral{since: now, storedExpires: old[j].expires, storedCallID: old[j].callID, storedCSeq: old[j].cseq}
 			}
 			continue
 		}
